@@ -1,0 +1,9 @@
+"""``python -m pytest_grd``: the ``grd`` command."""
+
+from __future__ import annotations
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

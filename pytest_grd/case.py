@@ -1,0 +1,40 @@
+"""The state of one running case: its record, its forced doubts, its run.
+
+Pure logic: the pytest layer keeps a :class:`Case` in ``item.stash``; fixtures
+and the concern plugins (tracking, data, sweep) write to it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .marker import HypothesisSpec
+from .record import CaseRecord
+
+__all__ = ["Case"]
+
+
+class Case:
+    """One case (sweep point x seed) of a hypothesis while it runs."""
+
+    def __init__(self, spec: HypothesisSpec, record: CaseRecord) -> None:
+        self.spec = spec
+        self.record = record
+        self.forced_reason: str | None = None
+        #: Per-metric history ``[(step, value), ...]`` for plots and MLflow.
+        self.history: dict[str, list[tuple[int, float]]] = {}
+        #: Set by the tracking plugin: the case's buffered MLflow run, if any.
+        self.run: Any = None
+
+    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
+        """Record a metric value: the last value per key goes in the record."""
+        number = float(value)
+        points = self.history.setdefault(key, [])
+        points.append((step if step is not None else len(points), number))
+        self.record.metrics[key] = number if math.isfinite(number) else number
+
+    def force_inconclusive(self, reason: str) -> None:
+        """Make sure this case cannot end VALIDATED or REJECTED (first reason wins)."""
+        if self.forced_reason is None:
+            self.forced_reason = reason

@@ -1,0 +1,142 @@
+"""The ``@pytest.mark.hypothesis`` marker: parsing and validation.
+
+Pure logic: the pytest layer hands over a marker's ``args`` and ``kwargs``
+and gets back a :class:`HypothesisSpec` or a :class:`MarkerError` whose
+message is one line a researcher can act on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["HypothesisSpec", "MarkerError", "parse_marker", "ID_PATTERN", "is_experiment_marker"]
+
+ID_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+
+#: Keyword arguments the marker accepts; anything else is a typo worth reporting.
+KNOWN_KWARGS = ("id", "claim", "seeds", "decide", "baseline")
+
+#: Directions a tracked metric can have in a baseline.
+DIRECTIONS = ("higher", "lower", "equal")
+
+
+class MarkerError(ValueError):
+    """A malformed ``hypothesis`` marker."""
+
+
+@dataclass(frozen=True)
+class HypothesisSpec:
+    """What a researcher declared on the marker.
+
+    ``baseline`` maps a metric name to ``{"direction": ..., "tolerance": ...}``:
+    how a baseline check judges that metric (see the README, "Baselines").
+    ``decide`` is the serialized cross-case decision rule (see
+    :mod:`pytest_grd.stats`), or ``None`` when the verdict is the roll-up.
+    """
+
+    id: str
+    claim: str = ""
+    seeds: int | None = None
+    decide: dict[str, Any] | None = None
+    baseline: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "claim": self.claim,
+            "seeds": self.seeds,
+            "decide": self.decide,
+            "baseline": self.baseline,
+        }
+
+
+def is_experiment_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> bool:
+    """A bare ``hypothesis`` marker (the Hypothesis library puts one on every
+    ``@given`` test) is not an experiment; one with arguments is."""
+    return bool(args) or bool(kwargs)
+
+
+def _parse_baseline(value: Any) -> dict[str, dict[str, Any]]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise MarkerError(
+            "baseline= must map metric names to a direction ('higher', 'lower', 'equal') "
+            f"or to {{'direction': ..., 'tolerance': ...}}, got {type(value).__name__}"
+        )
+    out: dict[str, dict[str, Any]] = {}
+    for metric, rule in value.items():
+        if not isinstance(metric, str):
+            raise MarkerError(f"baseline= metric names must be strings, got {metric!r}")
+        if isinstance(rule, str):
+            rule = {"direction": rule}
+        if not isinstance(rule, Mapping):
+            raise MarkerError(f"baseline rule for {metric!r} must be a direction or a dict")
+        direction = rule.get("direction", "higher")
+        if direction not in DIRECTIONS:
+            raise MarkerError(
+                f"baseline direction for {metric!r} must be one of {', '.join(DIRECTIONS)}, "
+                f"got {direction!r}"
+            )
+        tolerance = rule.get("tolerance")
+        if tolerance is not None and (
+            isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance < 0
+        ):
+            raise MarkerError(f"baseline tolerance for {metric!r} must be a number >= 0")
+        unknown = set(rule) - {"direction", "tolerance"}
+        if unknown:
+            raise MarkerError(f"baseline rule for {metric!r} has unknown keys: {sorted(unknown)}")
+        out[metric] = {"direction": direction, "tolerance": tolerance}
+    return out
+
+
+def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> HypothesisSpec:
+    """Validate a marker's arguments and return the declared hypothesis."""
+    unknown = [k for k in kwargs if k not in KNOWN_KWARGS]
+    if unknown:
+        raise MarkerError(
+            f"hypothesis marker got unknown argument(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(KNOWN_KWARGS)}"
+        )
+    if len(args) > 1:
+        raise MarkerError(
+            "hypothesis marker takes one positional argument (the id); "
+            "pass the claim as claim=\"...\""
+        )
+    if args and "id" in kwargs:
+        raise MarkerError("hypothesis marker got the id twice (positional and id=)")
+    if not args and "id" not in kwargs:
+        raise MarkerError('hypothesis marker needs an id: @pytest.mark.hypothesis("hyp_001", claim="...")')
+    hid = args[0] if args else kwargs["id"]
+    if not isinstance(hid, str):
+        raise MarkerError(f"hypothesis id must be a string, got {type(hid).__name__} {hid!r}")
+    if not ID_PATTERN.fullmatch(hid):
+        raise MarkerError(
+            f"hypothesis id {hid!r} is not valid: it must start with a letter and contain "
+            "only letters, digits, '_', '.' and '-'"
+        )
+    claim = kwargs.get("claim", "")
+    if not isinstance(claim, str):
+        raise MarkerError(f"claim= must be a string, got {type(claim).__name__}")
+    seeds = kwargs.get("seeds")
+    if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
+        raise MarkerError(f"seeds= must be a positive integer, got {seeds!r}")
+    decide = kwargs.get("decide")
+    if decide is not None:
+        to_dict = getattr(decide, "to_dict", None)
+        if not callable(to_dict):
+            raise MarkerError(
+                "decide= takes a decision rule such as grd.greater('auc', than=0.9), "
+                f"got {type(decide).__name__}"
+            )
+        decide = to_dict()
+    return HypothesisSpec(
+        id=hid,
+        claim=claim,
+        seeds=seeds,
+        decide=decide,
+        baseline=_parse_baseline(kwargs.get("baseline")),
+    )

@@ -1,0 +1,46 @@
+"""Exceptions and helpers a test uses to state its verdict explicitly.
+
+``reject()`` raises :class:`Rejected` (an :class:`AssertionError`, so plain
+pytest shows an ordinary failure); ``inconclusive()`` raises
+:class:`Inconclusive`.  Importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+__all__ = ["Rejected", "Inconclusive", "DataInvalid", "reject", "inconclusive"]
+
+
+class Rejected(AssertionError):
+    """The evidence contradicts the claim: the case's verdict is REJECTED."""
+
+    def __init__(self, reason: str, stats: dict[str, Any] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.stats = stats
+
+
+class Inconclusive(Exception):
+    """The evidence cannot decide the claim: the case's verdict is INCONCLUSIVE."""
+
+    def __init__(self, reason: str, stats: dict[str, Any] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.stats = stats
+
+
+class DataInvalid(Inconclusive):
+    """The data an experiment loaded failed its schema or could not be read."""
+
+
+def reject(reason: str = "rejected") -> NoReturn:
+    """Stop the case with the verdict REJECTED and ``reason``."""
+    __tracebackhide__ = True
+    raise Rejected(reason)
+
+
+def inconclusive(reason: str) -> NoReturn:
+    """Stop the case with the verdict INCONCLUSIVE and ``reason``."""
+    __tracebackhide__ = True
+    raise Inconclusive(reason)

@@ -1,0 +1,213 @@
+"""The one record type that describes a case, and the hypothesis roll-up.
+
+A :class:`CaseRecord` is plain JSON data.  It is built where the case ran,
+travels to the xdist controller on the test report, and is what the summary,
+the MLflow parent runs, the statistics, the report and the baseline consume.
+Pure logic: no pytest import.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from .verdict import Verdict, roll_up
+
+__all__ = [
+    "RECORD_SCHEMA_VERSION",
+    "CaseRecord",
+    "HypothesisResult",
+    "case_name",
+    "jsonable",
+    "group_by_hypothesis",
+]
+
+#: Bumped whenever a field changes meaning or disappears (additions keep it).
+RECORD_SCHEMA_VERSION = 1
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-safe rendering of a parameter value: JSON scalars as they are,
+    containers element-wise, anything else by its ``repr``."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    item = getattr(value, "item", None)  # numpy scalars, without importing numpy
+    if callable(item):
+        try:
+            return jsonable(item())
+        except (TypeError, ValueError):
+            pass
+    return repr(value)
+
+
+def _fmt_param(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, str):
+        return value
+    return str(jsonable(value))
+
+
+def case_name(hypothesis: str, params: Mapping[str, Any], seed: int | None = None) -> str:
+    """The readable name of a case: ``hyp_001[lr=0.01,seed=3]``."""
+    parts = [f"{k}={_fmt_param(v)}" for k, v in params.items() if k != "grd_seed"]
+    if seed is not None:
+        parts.append(f"seed={seed}")
+    return f"{hypothesis}[{','.join(parts)}]" if parts else hypothesis
+
+
+@dataclass
+class CaseRecord:
+    """Everything known about one case (one sweep point, one seed).
+
+    Fields a later stage fills in (``run_id``, ``lineage``, ``stats``) start
+    empty.  ``metrics`` holds the last value logged per metric name.
+    """
+
+    hypothesis: str
+    nodeid: str
+    name: str
+    claim: str = ""
+    kind: str = "function"
+    params: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    verdict: str = Verdict.INCONCLUSIVE.value
+    reason: str = ""
+    outcome: str = ""
+    is_error: bool = False
+    metrics: dict[str, float] = field(default_factory=dict)
+    started_at: float = 0.0
+    duration: float = 0.0
+    worker: str | None = None
+    session_id: str | None = None
+    run_id: str | None = None
+    parent_run_id: str | None = None
+    experiment_id: str | None = None
+    tracking_uri: str | None = None
+    lineage: list[dict[str, Any]] = field(default_factory=list)
+    stats: dict[str, Any] | None = None
+    decide: dict[str, Any] | None = None
+    baseline: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scale: str = "full"
+    device: str | None = None
+    artifacts: list[str] = field(default_factory=list)
+    location: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = RECORD_SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable dict of every field."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CaseRecord:
+        """Rebuild a record; unknown keys (from a newer writer) are kept in ``extra``."""
+        names = {f.name for f in fields(cls)}
+        known = {k: v for k, v in data.items() if k in names}
+        record = cls(**known)
+        unknown = {k: v for k, v in data.items() if k not in names}
+        if unknown:
+            record.extra = {**record.extra, **unknown}
+        return record
+
+    def comparable(self) -> dict[str, Any]:
+        """The fields that must agree between a serial and a parallel run of
+        the same sweep (no timings, worker, run ids or session)."""
+        d = self.to_dict()
+        for volatile in (
+            "started_at",
+            "duration",
+            "worker",
+            "session_id",
+            "run_id",
+            "parent_run_id",
+            "experiment_id",
+            "device",
+            "artifacts",
+        ):
+            d.pop(volatile, None)
+        return d
+
+
+@dataclass
+class HypothesisResult:
+    """The verdict of one hypothesis, rolled up over its cases or decided by
+    its statistical rule."""
+
+    id: str
+    claim: str
+    verdict: str
+    reason: str
+    cases: list[CaseRecord]
+    stats: dict[str, Any] | None = None
+    parent_run_id: str | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {v.value: 0 for v in Verdict}
+        for case in self.cases:
+            out[case.verdict] = out.get(case.verdict, 0) + 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "claim": self.claim,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "counts": self.counts,
+            "stats": self.stats,
+            "parent_run_id": self.parent_run_id,
+            "cases": [c.nodeid for c in self.cases],
+        }
+
+
+def _roll_up_reason(cases: list[CaseRecord], verdict: Verdict) -> str:
+    if not cases:
+        return "no cases ran"
+    if verdict is Verdict.VALIDATED:
+        return f"all {len(cases)} case(s) validated"
+    if verdict is Verdict.REJECTED:
+        rejected = [c for c in cases if c.verdict == Verdict.REJECTED.value]
+        first = rejected[0]
+        return f"{len(rejected)} of {len(cases)} case(s) rejected; first: {first.name}: {first.reason}"
+    inconclusive = [c for c in cases if c.verdict == Verdict.INCONCLUSIVE.value]
+    first = inconclusive[0]
+    return (
+        f"{len(inconclusive)} of {len(cases)} case(s) inconclusive; "
+        f"first: {first.name}: {first.reason}"
+    )
+
+
+def group_by_hypothesis(records: Iterable[CaseRecord]) -> list[HypothesisResult]:
+    """Roll case records up into one result per hypothesis, in first-seen order,
+    cases sorted by node id so that serial and parallel runs agree."""
+    groups: dict[str, list[CaseRecord]] = {}
+    for record in records:
+        groups.setdefault(record.hypothesis, []).append(record)
+    results = []
+    for hid, cases in groups.items():
+        cases.sort(key=lambda c: c.nodeid)
+        verdict = roll_up(c.verdict for c in cases)
+        claim = next((c.claim for c in cases if c.claim), "")
+        parent = next((c.parent_run_id for c in cases if c.parent_run_id), None)
+        results.append(
+            HypothesisResult(
+                id=hid,
+                claim=claim,
+                verdict=verdict.value,
+                reason=_roll_up_reason(cases, verdict),
+                cases=cases,
+                parent_run_id=parent,
+            )
+        )
+    results.sort(key=lambda r: r.id)
+    return results

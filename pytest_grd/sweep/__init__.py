@@ -1,0 +1,1 @@
+"""Sweeps: seeds, GPUs and xdist workers."""
