@@ -6,13 +6,12 @@ and the concern plugins (tracking, data, sweep) write to it.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from .marker import HypothesisSpec
 from .record import CaseRecord
 
-__all__ = ["Case"]
+__all__ = ["Case", "current_case", "set_current_case"]
 
 
 class Case:
@@ -32,9 +31,25 @@ class Case:
         number = float(value)
         points = self.history.setdefault(key, [])
         points.append((step if step is not None else len(points), number))
-        self.record.metrics[key] = number if math.isfinite(number) else number
+        self.record.metrics[key] = number
 
     def force_inconclusive(self, reason: str) -> None:
         """Make sure this case cannot end VALIDATED or REJECTED (first reason wins)."""
         if self.forced_reason is None:
             self.forced_reason = reason
+
+
+_current: Case | None = None
+
+
+def current_case() -> Case | None:
+    """The case running in this process right now (``None`` outside a
+    hypothesis).  Lets library code such as ``pytest_grd.assert_greater``
+    put its statistics into the record without a fixture."""
+    return _current
+
+
+def set_current_case(case: Case | None) -> None:
+    """Set by the pytest layer around each case's setup, call and teardown."""
+    global _current
+    _current = case

@@ -104,12 +104,14 @@ def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> HypothesisSp
     if len(args) > 1:
         raise MarkerError(
             "hypothesis marker takes one positional argument (the id); "
-            "pass the claim as claim=\"...\""
+            'pass the claim as claim="..."'
         )
     if args and "id" in kwargs:
         raise MarkerError("hypothesis marker got the id twice (positional and id=)")
     if not args and "id" not in kwargs:
-        raise MarkerError('hypothesis marker needs an id: @pytest.mark.hypothesis("hyp_001", claim="...")')
+        raise MarkerError(
+            'hypothesis marker needs an id: @pytest.mark.hypothesis("hyp_001", claim="...")'
+        )
     hid = args[0] if args else kwargs["id"]
     if not isinstance(hid, str):
         raise MarkerError(f"hypothesis id must be a string, got {type(hid).__name__} {hid!r}")

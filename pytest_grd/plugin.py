@@ -153,13 +153,24 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "grd-session")
     # Concern plugins: cheap to register, each imports its heavy library only
     # once a hypothesis needs it.
+    from .data.plugin import DataPlugin
+    from .notebook.plugin import NotebookPlugin
+    from .report.plugin import ReportPlugin
+    from .sweep.plugin import SweepPlugin
     from .tracking.plugin import TrackingPlugin
 
-    config.pluginmanager.register(TrackingPlugin(config), "grd-tracking")
+    for name, plugin_class in (
+        ("grd-sweep", SweepPlugin),
+        ("grd-tracking", TrackingPlugin),
+        ("grd-data", DataPlugin),
+        ("grd-notebook", NotebookPlugin),
+        ("grd-report", ReportPlugin),
+    ):
+        config.pluginmanager.register(plugin_class(config), name)
 
 
 def _case(request: pytest.FixtureRequest) -> Case:
-    case = request.node.stash.get(CASE_KEY, None)
+    case: Case | None = request.node.stash.get(CASE_KEY, None)
     if case is None:
         raise pytest.UsageError(
             f"{request.fixturename} is for hypotheses: mark {request.node.name} with "
@@ -233,5 +244,3 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if session.scale != "full":
         extra.append(f"scale={session.scale}")
     return ["grd: session " + session.session_id[:8] + (" " + " ".join(extra) if extra else "")]
-
-

@@ -178,7 +178,9 @@ def _roll_up_reason(cases: list[CaseRecord], verdict: Verdict) -> str:
     if verdict is Verdict.REJECTED:
         rejected = [c for c in cases if c.verdict == Verdict.REJECTED.value]
         first = rejected[0]
-        return f"{len(rejected)} of {len(cases)} case(s) rejected; first: {first.name}: {first.reason}"
+        return (
+            f"{len(rejected)} of {len(cases)} case(s) rejected; first: {first.name}: {first.reason}"
+        )
     inconclusive = [c for c in cases if c.verdict == Verdict.INCONCLUSIVE.value]
     first = inconclusive[0]
     return (

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from .case import Case
+from .case import Case, set_current_case
 from .marker import HypothesisSpec, MarkerError, is_experiment_marker, parse_marker
 from .outcomes import Inconclusive
 from .record import CaseRecord, HypothesisResult, case_name, group_by_hypothesis, jsonable
@@ -88,7 +88,9 @@ class GrdSession:
         self.session_id: str = (
             workerinput.get("grd_session_id") if workerinput else None
         ) or uuid.uuid4().hex
-        self.scale: str = config.getoption("grd_scale", None) or config.getini("grd_scale") or "full"
+        self.scale: str = (
+            config.getoption("grd_scale", None) or config.getini("grd_scale") or "full"
+        )
         self.seeds_override: int | None = config.getoption("grd_seeds", None)
         #: hypothesis id -> (declaring node id, "file:line") for duplicate detection.
         self._owners: dict[str, tuple[str, str]] = {}
@@ -134,7 +136,9 @@ class GrdSession:
                 metafunc.fixturenames.append(SEED_PARAM)
             base = int(self.config.getini("grd_seed_base") or 0)
             values = [base + i for i in range(seeds)]
-            metafunc.parametrize(SEED_PARAM, values, ids=[f"seed{v}" for v in values], indirect=True)
+            metafunc.parametrize(
+                SEED_PARAM, values, ids=[f"seed{v}" for v in values], indirect=True
+            )
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_itemcollected(self, item: pytest.Item) -> None:
@@ -178,7 +182,12 @@ class GrdSession:
             return
         case.record.started_at = time.time()
         case.record.worker = self.worker_id
+        set_current_case(case)
         item.ihook.pytest_grd_case_started(item=item, case=case)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        set_current_case(None)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -260,14 +269,15 @@ class GrdSession:
             self.started[report.nodeid] = started
         data = getattr(report, "grd_record", None)
         if data is None:
-            if report.when == "???" and report.nodeid in self.started:
+            # xdist reports a crashed worker's case with ``when == "???"``.
+            if str(report.when) == "???" and report.nodeid in self.started:
                 self._crashed(report)
             return
         self.started.pop(report.nodeid, None)
         self._receive(CaseRecord.from_dict(data))
 
     def _crashed(self, report: pytest.TestReport) -> None:
-        """xdist reports a crashed worker's case with ``when == "???"``."""
+        """The worker running this case died before its verdict."""
         record = CaseRecord.from_dict(self.started.pop(report.nodeid))
         record.verdict = Verdict.INCONCLUSIVE.value
         record.reason = "worker crashed: " + " ".join(str(report.longrepr).split())[:200]
@@ -312,7 +322,7 @@ class GrdSession:
         rule are decided by statistics (imported only then)."""
         results = group_by_hypothesis(records)
         if any(case.decide for r in results for case in r.cases):
-            from .stats.decide import apply_decisions
+            from .stats.decide import apply_decisions  # type: ignore[import-not-found]
 
             apply_decisions(results, correction=self.config.getini("grd_correction") or "holm")
         return results

@@ -57,7 +57,6 @@ def summary_lines(
         stats_text = format_stats(r.stats)
         if stats_text:
             lines.append((f"{'':<{width}}  stats: {stats_text}", {}))
-        if r.verdict != Verdict.VALIDATED.value or verbose:
-            if r.reason:
-                lines.append((f"{'':<{width}}  reason: {r.reason}", {}))
+        if (r.verdict != Verdict.VALIDATED.value or verbose) and r.reason:
+            lines.append((f"{'':<{width}}  reason: {r.reason}", {}))
     return lines

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 __all__ = ["Verdict", "Outcome", "CaseVerdict", "decide_case", "roll_up", "LETTERS"]
 
 
-class Verdict(str, enum.Enum):
+class Verdict(enum.StrEnum):
     """The three words a case or a hypothesis can end with."""
 
     VALIDATED = "VALIDATED"

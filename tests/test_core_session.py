@@ -231,7 +231,8 @@ def test_plugin_import_is_cheap(pytester: pytest.Pytester) -> None:
 def _summary(result: pytest.RunResult) -> list[str]:
     lines = result.stdout.lines
     start = next(i for i, line in enumerate(lines) if "grd verdicts" in line)
-    return [line for line in lines[start + 1 :] if not line.startswith("=")]
+    end = next(i for i, line in enumerate(lines) if i > start and line.startswith("="))
+    return lines[start + 1 : end]
 
 
 def test_same_records_serial_and_parallel(pytester: pytest.Pytester, sink: RecordSink) -> None:

@@ -15,11 +15,17 @@ from pytest_grd.verdict import Outcome, Verdict, decide_case, roll_up
         (Outcome("call", "failed", "boom", "ValueError"), Verdict.INCONCLUSIVE, True),
         (Outcome("setup", "failed", "no db", "OSError"), Verdict.INCONCLUSIVE, True),
         (Outcome("setup", "skipped", "later"), Verdict.INCONCLUSIVE, False),
-        (Outcome("call", "failed", "", "Inconclusive", inconclusive_reason="n too small"),
-         Verdict.INCONCLUSIVE, True),
+        (
+            Outcome("call", "failed", "", "Inconclusive", inconclusive_reason="n too small"),
+            Verdict.INCONCLUSIVE,
+            True,
+        ),
         (Outcome("call", "passed", forced_reason="data invalid: x"), Verdict.INCONCLUSIVE, True),
-        (Outcome("call", "failed", "a", "AssertionError", True, forced_reason="data invalid"),
-         Verdict.INCONCLUSIVE, True),
+        (
+            Outcome("call", "failed", "a", "AssertionError", True, forced_reason="data invalid"),
+            Verdict.INCONCLUSIVE,
+            True,
+        ),
     ],
 )
 def test_decide_case(outcome: Outcome, verdict: Verdict, is_error: bool) -> None:

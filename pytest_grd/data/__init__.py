@@ -1,0 +1,1 @@
+"""DVC-versioned data with lineage."""

@@ -1,0 +1,1 @@
+"""Reports, JUnit properties and baselines."""

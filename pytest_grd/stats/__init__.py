@@ -1,0 +1,1 @@
+"""Statistics for verdicts: tests, intervals, decisions across seeds."""
