@@ -1,0 +1,69 @@
+"""Start-up cost of pytest-grd in a session that has no hypotheses.
+
+The plugin loads in every pytest run of an environment, so a session of 500
+plain tests is timed with the plugin and with ``-p no:grd``, alternating the
+two so that machine noise hits both alike.  Prints the median of each and the
+median ratio (target: under 3 % overhead).
+
+    python benchmarks/bench_startup.py [--rounds 9] [--tests 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _write_suite(root: Path, n_tests: int) -> None:
+    per_file = 50
+    for f in range(n_tests // per_file):
+        body = "\n".join(
+            f"def test_{f}_{i}():\n    assert {i} + 1 == {i + 1}\n" for i in range(per_file)
+        )
+        (root / f"test_plain_{f}.py").write_text(body)
+    (root / "pytest.ini").write_text("[pytest]\n")
+
+
+def _run(root: Path, *extra: str) -> float:
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"pytest failed ({proc.returncode}):\n{proc.stdout[-2000:]}")
+    return elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--tests", type=int, default=500)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        _write_suite(root, args.tests)
+        _run(root)  # warm the file system cache and .pyc files
+        _run(root, "-p", "no:grd")
+        with_plugin: list[float] = []
+        without: list[float] = []
+        for _ in range(args.rounds):
+            with_plugin.append(_run(root))
+            without.append(_run(root, "-p", "no:grd"))
+    ratios = [a / b for a, b in zip(with_plugin, without, strict=True)]
+    print(f"start-up: {args.tests} plain tests, {args.rounds} rounds, alternating")
+    print(f"  with pytest-grd : median {statistics.median(with_plugin):.3f} s")
+    print(f"  -p no:grd       : median {statistics.median(without):.3f} s")
+    print(
+        f"  median ratio    : {statistics.median(ratios):.3f} "
+        f"({(statistics.median(ratios) - 1) * 100:+.1f} %)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
