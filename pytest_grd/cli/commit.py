@@ -1,0 +1,231 @@
+"""``grd commit``: record a hypothesis's verdict as a git commit.
+
+The message follows the experiment format of the project's stack study::
+
+    experiment(hyp-001): <claim>
+
+    - Run ID: <MLflow run id of the hypothesis>
+    - Hypothesis: <claim>
+    - Result: VALIDATED (p = 0.004)
+    - Data: data/raw/wine.csv (md5 1a2b...)
+    - Next: <what the user passed with --next>
+
+The commit holds the hypothesis's own source files and the ``.dvc`` files of
+the data its cases read (from the records' lineage), and nothing else: other
+changes in the work tree make the command refuse unless ``--allow-dirty``,
+and even then they stay out of the commit.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..record import HypothesisResult
+from .project import CliError
+from .verdicts import result_summary
+
+__all__ = ["CommitPlan", "commit_message", "plan_commit", "make_commit", "scope_name"]
+
+SUBJECT_LIMIT = 100
+
+
+def _git(args: list[str], cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, input=stdin, check=False
+        )
+    except FileNotFoundError:
+        raise CliError("'git' is not installed or not on PATH") from None
+
+
+def _first_line(done: subprocess.CompletedProcess[str]) -> str:
+    text = (done.stderr.strip() or done.stdout.strip()).splitlines()
+    return text[0] if text else f"exit status {done.returncode}"
+
+
+def scope_name(hypothesis_id: str) -> str:
+    """``hyp_001`` -> ``hyp-001``, as in the experiment commit format."""
+    return hypothesis_id.replace("_", "-")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _lineage_lines(result: HypothesisResult) -> list[str]:
+    seen: dict[str, str] = {}
+    for case in result.cases:
+        for entry in case.lineage:
+            target = str(entry.get("target") or entry.get("path") or "")
+            if not target or target in seen:
+                continue
+            digest = entry.get("md5") or entry.get("hash") or entry.get("digest")
+            rev = entry.get("resolved_rev") or entry.get("rev")
+            parts = []
+            if digest:
+                parts.append(f"md5 {digest}")
+            if rev:
+                parts.append(f"rev {str(rev)[:12]}")
+            seen[target] = f"{target} ({', '.join(parts)})" if parts else target
+    return list(seen.values())
+
+
+def _run_id(result: HypothesisResult) -> str:
+    if result.parent_run_id:
+        return result.parent_run_id
+    ids = [c.run_id for c in result.cases if c.run_id]
+    if not ids:
+        return "(not tracked)"
+    if len(ids) <= 3:
+        return ", ".join(ids)
+    return f"{', '.join(ids[:3])} and {len(ids) - 3} more"
+
+
+def commit_message(result: HypothesisResult, next_step: str | None = None) -> str:
+    """The experiment commit message for ``result``."""
+    claim = _one_line(result.claim) or "(no claim declared)"
+    subject = f"experiment({scope_name(result.id)}): {claim}"
+    if len(subject) > SUBJECT_LIMIT:
+        subject = subject[: SUBJECT_LIMIT - 3].rstrip() + "..."
+    body = [
+        f"- Run ID: {_run_id(result)}",
+        f"- Hypothesis: {claim}",
+        f"- Result: {result_summary(result)}",
+    ]
+    if result.verdict != "VALIDATED" and result.reason:
+        body.append(f"- Reason: {_one_line(result.reason)}")
+    body.extend(f"- Data: {line}" for line in _lineage_lines(result))
+    if next_step:
+        body.append(f"- Next: {_one_line(next_step)}")
+    return subject + "\n\n" + "\n".join(body) + "\n"
+
+
+@dataclass
+class CommitPlan:
+    """What ``grd commit`` will do: the message and the paths it commits
+    (relative to the git work tree), and the other changes it leaves alone."""
+
+    message: str
+    paths: list[str]
+    unrelated: list[str]
+
+
+def _status(toplevel: Path) -> dict[str, str]:
+    """Changed paths (relative to the work tree) -> their two-letter status."""
+    done = _git(["status", "--porcelain=v1", "-z", "--untracked-files=all"], toplevel)
+    if done.returncode != 0:
+        raise CliError(f"git status failed: {_first_line(done)}")
+    out: dict[str, str] = {}
+    fields = done.stdout.split("\0")
+    i = 0
+    while i < len(fields):
+        entry = fields[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        code, path = entry[:2], entry[3:]
+        out[path] = code
+        if "R" in code or "C" in code:
+            i += 1  # the rename's source path follows
+    return out
+
+
+def _relative(path: Path, toplevel: Path) -> str | None:
+    try:
+        return path.resolve().relative_to(toplevel).as_posix()
+    except ValueError:
+        return None  # outside this repository: not ours to commit
+
+
+def _source_files(result: HypothesisResult, root: Path) -> set[Path]:
+    files: set[Path] = set()
+    for case in result.cases:
+        location = case.location or ""
+        path = location.rsplit(":", 1)[0] if ":" in location else location
+        if not path:
+            continue
+        candidate = Path(path)
+        if not candidate.is_absolute():
+            candidate = root / candidate
+        if candidate.is_file():
+            files.add(candidate)
+    return files
+
+
+def _dvc_files(lineage: Iterable[dict[str, Any]], root: Path) -> set[Path]:
+    """The ``.dvc`` files behind the targets the cases read, and the
+    ``.gitignore`` DVC keeps beside each of them."""
+    files: set[Path] = set()
+    for entry in lineage:
+        named = entry.get("dvc_file") or entry.get("dvcfile")
+        targets = [named] if named else []
+        targets += [entry.get("path"), entry.get("target")]
+        for target in targets:
+            if not target:
+                continue
+            path = Path(str(target))
+            if not path.is_absolute():
+                path = root / path
+            found = _dvc_file_for(path, root)
+            if found is not None:
+                files.add(found)
+                ignore = found.parent / ".gitignore"
+                if ignore.is_file():
+                    files.add(ignore)
+                break
+    return files
+
+
+def _dvc_file_for(path: Path, root: Path) -> Path | None:
+    if path.suffix == ".dvc" and path.is_file():
+        return path
+    # A file inside a tracked directory is versioned by the directory's .dvc.
+    for candidate in (path, *path.parents):
+        dvc_file = candidate.with_name(candidate.name + ".dvc")
+        if dvc_file.is_file():
+            return dvc_file
+        if candidate == root or candidate == candidate.parent:
+            break
+    return None
+
+
+def plan_commit(
+    result: HypothesisResult, root: Path, toplevel: Path, next_step: str | None = None
+) -> CommitPlan:
+    """The commit ``grd commit`` would make for ``result`` in ``toplevel``."""
+    lineage = [entry for case in result.cases for entry in case.lineage]
+    ours = {
+        rel
+        for path in _source_files(result, root) | _dvc_files(lineage, root)
+        if (rel := _relative(path, toplevel)) is not None
+    }
+    changed = _status(toplevel)
+    paths = sorted(p for p in changed if p in ours)
+    unrelated = sorted(f"{code.strip() or '?'} {p}" for p, code in changed.items() if p not in ours)
+    return CommitPlan(message=commit_message(result, next_step), paths=paths, unrelated=unrelated)
+
+
+def make_commit(plan: CommitPlan, toplevel: Path) -> str:
+    """Stage and commit exactly ``plan.paths``; returns the new commit's sha.
+
+    ``--only`` keeps whatever else the user had staged out of this commit;
+    ``--allow-empty`` records the verdict even when no file changed since the
+    code and data were last committed.
+    """
+    if plan.paths:
+        added = _git(["add", "--", *plan.paths], toplevel)
+        if added.returncode != 0:
+            raise CliError(f"git add failed: {_first_line(added)}")
+    done = _git(
+        ["commit", "--quiet", "--only", "--allow-empty", "-F", "-", "--", *plan.paths],
+        toplevel,
+        stdin=plan.message,
+    )
+    if done.returncode != 0:
+        raise CliError(f"git commit failed: {_first_line(done)}")
+    sha = _git(["rev-parse", "--short", "HEAD"], toplevel)
+    return sha.stdout.strip()

@@ -1,0 +1,52 @@
+"""``grd report``: the ``--grd-report`` files, rebuilt from recorded verdicts.
+
+Rendering is the report concern's (:func:`pytest_grd.report.write_report`);
+this module only gathers its input from the tracking store or a
+``report.json`` and says where the files went.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from .project import CliError, Project
+from .verdicts import recorded
+
+__all__ = ["regenerate"]
+
+
+def _writer() -> Any:
+    try:
+        from ..report import write_report  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise CliError(f"cannot render reports: {exc}") from None
+    return write_report
+
+
+def regenerate(
+    project: Project,
+    out_dir: Path,
+    *,
+    tracking_uri: str | None = None,
+    report_json: Path | None = None,
+) -> list[Path]:
+    """Write the report for the latest recorded verdicts to ``out_dir``;
+    returns the files written."""
+    write_report = _writer()
+    found = recorded(project, tracking_uri=tracking_uri, report_json=report_json)
+    if not found.results:
+        raise CliError(f"no hypotheses recorded in {found.source}: nothing to report")
+    meta: dict[str, Any] = dict(found.meta)
+    meta.setdefault("command", "grd report")
+    meta.setdefault("source", found.source)
+    meta.setdefault("machine", platform.node())
+    meta.setdefault("date", time.strftime("%Y-%m-%d %H:%M:%S"))
+    meta["regenerated_from"] = found.source
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = write_report(found.results, meta, out_dir)
+    if isinstance(written, (list, tuple)):
+        return [Path(p) for p in written]
+    return sorted(p for p in out_dir.iterdir() if p.name.startswith("report."))
