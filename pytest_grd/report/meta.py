@@ -1,0 +1,116 @@
+"""The report header: when, where and with what a session ran.
+
+Pure logic apart from reading git and package metadata: no pytest import.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import shlex
+import subprocess
+from collections.abc import Iterable, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ..record import CaseRecord
+
+__all__ = ["PACKAGES", "collect_meta", "git_state", "package_versions"]
+
+#: Distributions whose versions the header lists when they are installed.
+PACKAGES = (
+    "pytest-grd",
+    "pytest",
+    "pytest-xdist",
+    "mlflow",
+    "dvc",
+    "pandera",
+    "papermill",
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "torch",
+    "jax",
+)
+
+
+def git_state(root: Path) -> dict[str, Any]:
+    """``{"commit": sha or None, "dirty": bool or None, "branch": name or None}``."""
+    out: dict[str, Any] = {"commit": None, "dirty": None, "branch": None}
+
+    def git(*args: str) -> str | None:
+        try:
+            proc = subprocess.run(
+                ["git", *args],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return out
+    out["commit"] = commit
+    status = git("status", "--porcelain", "--untracked-files=no")
+    out["dirty"] = None if status is None else bool(status)
+    out["branch"] = git("rev-parse", "--abbrev-ref", "HEAD")
+    return out
+
+
+def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str]:
+    """Installed versions, read from distribution metadata (nothing imported)."""
+    out: dict[str, str] = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _devices(records: Iterable[CaseRecord]) -> list[str]:
+    seen: list[str] = []
+    for record in records:
+        for device in (record.device, record.extra.get("gpu"), record.extra.get("gpu_name")):
+            if device and str(device) not in seen:
+                seen.append(str(device))
+    return seen
+
+
+def collect_meta(
+    args: Sequence[str],
+    root: Path,
+    records: Iterable[CaseRecord] = (),
+    scale: str = "full",
+    session_id: str = "",
+    extra: dict[str, Any] | None = None,
+    now: _dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The header of a report: date, git state, command line, machine,
+    devices the cases used, package versions and plugin-provided extras."""
+    moment = now or _dt.datetime.now(_dt.UTC)
+    return {
+        "date": moment.isoformat(timespec="seconds"),
+        "command": "pytest " + shlex.join(args) if args else "pytest",
+        "rootdir": str(root),
+        "git": git_state(root),
+        "machine": {
+            "host": platform.node(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+        },
+        "devices": _devices(records),
+        "packages": package_versions(),
+        "scale": scale,
+        "session_id": session_id,
+        "extra": dict(extra or {}),
+    }
