@@ -1,10 +1,175 @@
-"""pytest side of seeds, GPUs and xdist workers."""
+"""pytest side of seeds, GPUs and xdist workers.
+
+:class:`SweepPlugin` is registered by ``pytest_grd.plugin`` during
+``pytest_configure``.  Its own ``pytest_configure`` runs at registration,
+which is before xdist's (``trylast``) creates the distributed session, so
+the ``--tx`` specs it writes for ``--grd-gpus`` are the ones xdist starts.
+GPU detection, worker planning and case ordering are pure modules
+(:mod:`.gpus`, :mod:`.workers`, :mod:`.scheduling`); this class only reads
+options and talks to pytest and xdist.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shlex
+from typing import TYPE_CHECKING, Any, Literal
+
 import pytest
+
+from .gpus import GpuInventory, GpuSettingError, detect_gpus, parse_gpu_setting, worker_gpu
+from .scheduling import CACHE_KEY, DEFAULT_SCHEDULER, merge_durations
+from .seeding import seed_loaded
+from .workers import WorkerPlan, plan_workers
+
+if TYPE_CHECKING:
+    from ..case import Case
+
+__all__ = ["SweepPlugin"]
+
+#: grd's scheduler name -> (xdist ``--dist`` value, custom scheduler or None).
+_DIST_MODES: dict[str, tuple[str, str | None]] = {
+    "longest-first": ("load", "longest-first"),
+    "worksteal": ("worksteal", None),
+    "load": ("load", None),
+}
+
+
+def _given_on_command_line(config: pytest.Config, *flags: str) -> bool:
+    """Whether one of ``flags`` was passed (command line, ``addopts`` or
+    ``PYTEST_ADDOPTS``); xdist's own defaults are indistinguishable otherwise."""
+    tokens = [str(a) for a in config.invocation_params.args]
+    tokens += shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
+    with contextlib.suppress(ValueError, TypeError):
+        tokens += [str(a) for a in config.getini("addopts")]
+    return any(t in flags or any(t.startswith(f + "=") for f in flags) for t in tokens)
 
 
 class SweepPlugin:
+    """Seeds every case, assigns GPUs to xdist workers, tags each case with
+    the device it ran on, and orders cases longest-first."""
+
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.is_worker = hasattr(config, "workerinput")
+        self.plan: WorkerPlan | None = None
+        #: The scheduler grd installs, or ``None`` to leave xdist's ``--dist`` alone.
+        self.scheduler: str | None = None
+        self.seed_base = 0
+        #: Seconds per node id seen in this run (controller only).
+        self.durations: dict[str, float] = {}
+
+    # -- start-up -----------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        seeds = config.getoption("grd_seeds", None)
+        if seeds is not None and seeds < 1:
+            raise pytest.UsageError(f"--grd-seeds must be 1 or more, got {seeds}")
+        base = str(config.getini("grd_seed_base") or "0").strip()
+        try:
+            self.seed_base = int(base)
+        except ValueError:
+            raise pytest.UsageError(f"ini grd_seed_base must be an integer, got {base!r}") from None
+        if self.is_worker:
+            return
+        try:
+            self._plan(config)
+        except GpuSettingError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+    def _plan(self, config: pytest.Config) -> None:
+        option = config.getoption("grd_gpus", None)
+        source: Literal["option", "ini"] = "option"
+        value: str | None = option
+        if option is None:
+            value, source = str(config.getini("grd_gpus") or "") or None, "ini"
+        setting = parse_gpu_setting(value, "--grd-gpus" if source == "option" else "grd_gpus")
+        workers_per_gpu = config.getoption("grd_workers_per_gpu", None)
+        if setting is None and workers_per_gpu is None:
+            return  # the common case: no detection, no subprocess
+        has_xdist = config.pluginmanager.hasplugin("xdist")
+        if setting not in (None, "none") and not has_xdist:
+            raise pytest.UsageError(
+                "--grd-gpus starts pytest-xdist workers, but xdist is disabled (-p no:xdist)"
+            )
+        numprocesses = getattr(config.option, "numprocesses", None)
+        explicit_tx = numprocesses is None and bool(getattr(config.option, "tx", None))
+        inventory = detect_gpus() if setting not in (None, "none") else None
+        cpu_workers = 1
+        if has_xdist and inventory is not None and not inventory.gpus:
+            cpu_workers = int(config.hook.pytest_xdist_auto_num_workers(config=config))
+        plan = plan_workers(
+            setting,
+            source,
+            inventory or GpuInventory(gpus=(), source="none"),
+            workers_per_gpu=workers_per_gpu,
+            numprocesses=numprocesses,
+            explicit_tx=explicit_tx,
+            cpu_workers=cpu_workers,
+        )
+        self.plan = plan
+        if not plan.apply:
+            return
+        if config.getoption("usepdb", False) and not config.getoption("collectonly", False):
+            raise pytest.UsageError("--pdb cannot debug xdist workers: add --grd-gpus none")
+        config.option.tx = plan.tx_specs()
+        # xdist derives its crashed-worker restart limit (4 x -n) from this.
+        config.option.numprocesses = len(plan.slots)
+        if _given_on_command_line(config, "--dist", "-d", "--distload") and (
+            config.option.dist != "no"
+        ):
+            self.scheduler = None  # the user's --dist wins
+        else:
+            config.option.dist, self.scheduler = _DIST_MODES[DEFAULT_SCHEDULER]
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str] | None:
+        if self.plan is None or not self.plan.message:
+            return None
+        line = self.plan.message
+        if self.plan.apply and self.scheduler:
+            line += f"; scheduling {self.scheduler}"
+        return [line]
+
+    # -- xdist controller ---------------------------------------------------
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        if self.scheduler != "longest-first":
+            return None
+        from .xdist_scheduler import LongestFirstScheduling
+
+        cache = getattr(config, "cache", None)
+        durations = cache.get(CACHE_KEY, {}) if cache is not None else {}
+        return LongestFirstScheduling(config, log, durations if isinstance(durations, dict) else {})
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.is_worker or report.when not in ("setup", "call", "teardown"):
+            return
+        self.durations[report.nodeid] = self.durations.get(report.nodeid, 0.0) + float(
+            report.duration or 0.0
+        )
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        cache = getattr(self.config, "cache", None)
+        if self.is_worker or cache is None or not self.durations:
+            return
+        previous = cache.get(CACHE_KEY, {})
+        cache.set(
+            CACHE_KEY,
+            merge_durations(previous if isinstance(previous, dict) else {}, self.durations.items()),
+        )
+
+    # -- every case ----------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_grd_case_started(self, item: pytest.Item, case: Case) -> None:
+        """Before the case's setup (and before tracking opens its run): its
+        device and GPU tags, and its random generators reset to its seed."""
+        gpu = worker_gpu()
+        case.record.device = "cuda:0" if gpu is not None else "cpu"
+        if gpu is not None:
+            case.record.extra["gpu"] = gpu.tags(case.record.worker)
+        # Same numbers whatever ran before in this process: serial == parallel.
+        seed_loaded(case.record.seed if case.record.seed is not None else self.seed_base)
