@@ -190,7 +190,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.to_dict() for r in found.results], indent=2, default=str))
         return EXIT_OK
-    print(f"{project.root.name}: {len(found.results)} hypotheses (from {found.source})")
+    noun = "hypothesis" if len(found.results) == 1 else "hypotheses"
+    print(f"{project.root.name}: {len(found.results)} {noun} (from {found.source})")
     width = max((len(r.id) for r in found.results), default=10)
     for result in found.results:
         claim = " ".join(result.claim.split())

@@ -20,7 +20,7 @@ __all__ = ["regenerate"]
 
 def _writer() -> Any:
     try:
-        from ..report import write_report  # type: ignore[attr-defined]
+        from ..report.render import write_report
     except ImportError as exc:
         raise CliError(f"cannot render reports: {exc}") from None
     return write_report
@@ -47,6 +47,4 @@ def regenerate(
     meta["regenerated_from"] = found.source
     out_dir.mkdir(parents=True, exist_ok=True)
     written = write_report(found.results, meta, out_dir)
-    if isinstance(written, (list, tuple)):
-        return [Path(p) for p in written]
-    return sorted(p for p in out_dir.iterdir() if p.name.startswith("report."))
+    return [Path(p) for p in written.values()]

@@ -32,7 +32,7 @@ FILES: tuple[tuple[str, str], ...] = (
 DIRECTORIES = ("experiments", "data/raw", "notebooks")
 
 #: What a project's ``.gitignore`` must keep out of git for pytest-grd.
-GITIGNORE_ENTRIES = ("mlflow.db", "mlruns/", "mlartifacts/", "grd-report/")
+GITIGNORE_ENTRIES = ("mlflow.db*", "mlruns/", "mlartifacts/", "grd-report/")
 
 INITIAL_COMMIT = "Start a research project with grd init"
 
@@ -87,7 +87,7 @@ def _missing_settings(path: Path) -> list[str]:
 
 def _missing_ignores(path: Path) -> list[str]:
     lines = {line.strip() for line in path.read_text(encoding="utf-8", errors="replace").split()}
-    return [e for e in GITIGNORE_ENTRIES if e not in lines and e.rstrip("/") not in lines]
+    return [e for e in GITIGNORE_ENTRIES if not any(ln.startswith(e.rstrip("*/")) for ln in lines)]
 
 
 def _write_files(root: Path, result: InitResult) -> None:

@@ -3,26 +3,24 @@
 Two sources: the project's MLflow tracking store (through
 :func:`pytest_grd.tracking.query.records_from_store`) and a ``report.json``
 written by ``--grd-report`` (through :func:`pytest_grd.report.load_report`).
-Hypothesis-level verdicts are rebuilt from the case records the same way the
-plugin builds them at the end of a session (roll-up, then the statistical
-decisions declared with ``decide=``), one session at a time so that the
-multiple-comparison correction covers the same hypotheses it did then.
+Each hypothesis's verdict is the one its MLflow parent run was closed with in
+the latest session that ran it (``pytest -k hyp_002`` re-runs one hypothesis;
+the others keep their earlier verdicts), so statistical decisions and their
+multiple-comparison correction are read back, not recomputed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..record import CaseRecord, HypothesisResult, group_by_hypothesis
+from ..record import CaseRecord, HypothesisResult
 from .project import CliError, Project, sqlite_path
 
 __all__ = [
     "Recorded",
-    "finalize",
-    "latest_results",
+    "latest_from_store",
     "load_records",
     "load_report_json",
     "result_summary",
@@ -38,40 +36,13 @@ class Recorded:
     meta: dict[str, Any]
 
 
-def finalize(records: list[CaseRecord], correction: str = "holm") -> list[HypothesisResult]:
-    """Hypothesis results of one session's records, as the plugin computes them."""
-    results = group_by_hypothesis(records)
-    if any(case.decide for r in results for case in r.cases):
-        try:
-            from ..stats.decide import apply_decisions  # type: ignore[import-not-found]
-        except ImportError:
-            raise CliError(
-                "some hypotheses are decided by statistics (decide=), which needs "
-                "pytest-grd[stats]: pip install 'pytest-grd[stats]'"
-            ) from None
-        apply_decisions(results, correction=correction)
-    return results
-
-
-def _session_order(records: Iterable[CaseRecord]) -> dict[str, list[CaseRecord]]:
-    """Records by session, oldest session first (by the latest case start)."""
-    sessions: dict[str, list[CaseRecord]] = {}
-    for record in records:
-        sessions.setdefault(record.session_id or "", []).append(record)
-    return dict(sorted(sessions.items(), key=lambda kv: max(r.started_at or 0.0 for r in kv[1])))
-
-
-def latest_results(records: list[CaseRecord], correction: str = "holm") -> list[HypothesisResult]:
-    """For each hypothesis, its result in the latest session that ran it."""
-    latest: dict[str, HypothesisResult] = {}
-    for _session, session_records in _session_order(records).items():
-        for result in finalize(session_records, correction):
-            latest[result.id] = result
-    return sorted(latest.values(), key=lambda r: r.id)
+def _store_error(uri: str, exc: Exception) -> CliError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return CliError(f"cannot read the tracking store {uri}: {first}")
 
 
 def load_records(project: Project, tracking_uri: str | None = None) -> tuple[list[CaseRecord], str]:
-    """Every case record of the project's experiment, and the URI read."""
+    """Every case record of the project's experiment (all sessions), and the URI read."""
     uri = project.tracking_uri(tracking_uri)
     db = sqlite_path(uri)
     if db is not None and not db.is_file():
@@ -80,14 +51,13 @@ def load_records(project: Project, tracking_uri: str | None = None) -> tuple[lis
             "(pytest), or pass --from grd-report/report.json"
         )
     try:
-        from ..tracking.query import records_from_store  # type: ignore[import-not-found]
+        from ..tracking.query import records_from_store
     except ImportError as exc:
         raise CliError(f"cannot read the tracking store: {exc}") from None
     try:
-        records: list[CaseRecord] = records_from_store(uri, project.experiment)
+        records = records_from_store(uri, project.experiment, all_sessions=True)
     except Exception as exc:  # MLflow raises many types; one line is what the user needs
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CliError(f"cannot read the tracking store {uri}: {first}") from None
+        raise _store_error(uri, exc) from None
     if not records:
         raise CliError(
             f"no recorded cases of experiment {project.experiment!r} in {uri}: "
@@ -96,20 +66,39 @@ def load_records(project: Project, tracking_uri: str | None = None) -> tuple[lis
     return records, uri
 
 
+def latest_from_store(
+    project: Project, tracking_uri: str | None = None
+) -> tuple[list[HypothesisResult], str]:
+    """Per hypothesis, the result of the latest session that ran it, with the
+    verdict, reason and statistics its MLflow parent run was closed with."""
+    records, uri = load_records(project, tracking_uri)
+    latest_session: dict[str, str] = {}
+    for record in records:  # sorted by session start: later sessions overwrite
+        latest_session[record.hypothesis] = record.session_id or ""
+    from ..tracking.query import results_from_store
+
+    by_id: dict[str, HypothesisResult] = {}
+    for session in dict.fromkeys(latest_session.values()):
+        try:
+            results = results_from_store(uri, project.experiment, session or None)
+        except Exception as exc:  # as above
+            raise _store_error(uri, exc) from None
+        for result in results:
+            if latest_session.get(result.id) == session:
+                by_id[result.id] = result
+    return sorted(by_id.values(), key=lambda r: r.id), uri
+
+
 def load_report_json(path: Path) -> tuple[list[HypothesisResult], dict[str, Any]]:
-    """Results and report metadata from a ``report.json``."""
-    if not path.is_file():
-        raise CliError(f"{path}: no such report file")
+    """Results and report metadata from a ``report.json`` (or its folder)."""
     try:
-        from ..report import load_report  # type: ignore[attr-defined]
+        from ..report.render import ReportError, load_report
     except ImportError as exc:
         raise CliError(f"cannot read reports: {exc}") from None
     try:
-        loaded = load_report(path)
-    except Exception as exc:  # a malformed file: say which and why, in one line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CliError(f"{path}: not a pytest-grd report.json: {first}") from None
-    results, meta = loaded
+        results, meta = load_report(path)
+    except ReportError as exc:
+        raise CliError(str(exc)) from None
     return list(results), dict(meta or {})
 
 
@@ -120,9 +109,8 @@ def recorded(
     if report_json is not None:
         results, meta = load_report_json(report_json)
         return Recorded(results=results, source=str(report_json), meta=meta)
-    records, uri = load_records(project, tracking_uri)
-    correction = project.setting("grd_correction", "holm")
-    return Recorded(results=latest_results(records, correction), source=uri, meta={})
+    results, uri = latest_from_store(project, tracking_uri)
+    return Recorded(results=results, source=uri, meta={})
 
 
 def _p_value(stats: dict[str, Any] | None) -> float | None:
