@@ -1,10 +1,238 @@
-"""Tracking plugin: opens and closes the MLflow run of every case."""
+"""Tracking plugin: opens and closes the MLflow run of every case.
+
+Registered in every session but cheap: mlflow is imported (through
+:mod:`pytest_grd.tracking.store`) only once the session has collected a
+hypothesis, or, on an xdist controller, once a worker reports a tracked run.
+
+Life of a session's runs:
+
+* ``pytest_collection_finish`` (each process that collected hypotheses, before
+  xdist hears that collection is done): the store, the experiment and one
+  parent run per hypothesis are prepared under an inter-process lock;
+* ``pytest_grd_case_started`` / ``pytest_grd_case_finished`` (where the case
+  runs): the case's child run is opened, then flushed, tagged with its verdict
+  and ended;
+* on the controller, ``pytest_grd_case_record`` fails the run of a case whose
+  worker crashed and ``pytest_grd_session_results`` ends the parents with the
+  rolled-up verdict;
+* ``pytest_sessionfinish``: runs still open (an interrupted session) are KILLED.
+"""
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING, Any
+
 import pytest
+
+from ..session import CASE_KEY, get_session
+
+if TYPE_CHECKING:
+    from ..case import Case
+    from ..record import CaseRecord, HypothesisResult
+    from .settings import TrackingSettings
+    from .store import TrackingStore
+
+__all__ = ["TrackingPlugin"]
+
+_FINISHED, _FAILED, _KILLED = "FINISHED", "FAILED", "KILLED"
 
 
 class TrackingPlugin:
+    """pytest hooks of the tracking concern (one instance per process)."""
+
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.enabled: bool = not config.getoption("grd_no_tracking", False)
+        self.is_worker = hasattr(config, "workerinput")
+        #: Set once this process tracks (prepared a store, or, on an xdist
+        #: controller, needs one to close runs).
+        self.store: TrackingStore | None = None
+        #: Parent runs prepared by xdist workers (from ``workeroutput``).
+        self.worker_parents: dict[str, str] = {}
+        #: Parent runs already ended on this controller.
+        self._ended: set[str] = set()
+        #: Parent runs that could not be ended (for the terminal line).
+        self._parent_errors: list[str] = []
+
+    # -- settings and store --------------------------------------------------
+
+    def settings(self) -> TrackingSettings:
+        """Where runs go, resolved in the documented order."""
+        from .settings import TrackingSettings, experiment_name, resolve_tracking_uri
+
+        config = self.config
+        uri, source = resolve_tracking_uri(
+            config.getoption("grd_tracking_uri", None),
+            str(config.getini("grd_tracking_uri") or ""),
+            os.environ,
+            config.rootpath,
+        )
+        allow = tuple(str(v) for v in (config.getini("grd_env_allowlist") or []))
+        return TrackingSettings(
+            uri=uri,
+            source=source,
+            experiment=experiment_name(str(config.getini("grd_experiment") or ""), config.rootpath),
+            env_allowlist=allow,
+        )
+
+    def _new_store(self) -> TrackingStore:
+        from .store import TrackingStore
+
+        grd = get_session(self.config)
+        return TrackingStore(self.settings(), self.config.rootpath, grd.worker_id, grd.session_id)
+
+    def _controller_store(self) -> TrackingStore:
+        if self.store is None:
+            self.store = self._new_store()
+        return self.store
+
+    # -- session start -------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Prepare the store and this session's parent runs before any case
+        runs (and, under xdist, before the worker reports its collection)."""
+        if not self.enabled:
+            return
+        hypotheses: dict[str, str] = {}
+        for item in session.items:
+            case: Case | None = item.stash.get(CASE_KEY, None)
+            if case is not None:
+                hypotheses.setdefault(case.record.hypothesis, case.record.claim)
+        if not hypotheses:
+            return  # no hypothesis: no mlflow import, no store
+        from .settings import TrackingUnavailable, check_reachable
+
+        try:
+            # A dead server is reported before the ~2 s of importing mlflow.
+            check_reachable(self.settings().uri)
+            store = self._new_store()
+            store.prepare(hypotheses, get_session(self.config).scale)
+        except TrackingUnavailable as exc:
+            if not self.is_worker:
+                raise pytest.UsageError(str(exc)) from None
+            # A worker cannot end the session with a usage error: it runs
+            # nothing and asks the controller to stop, which prints the reason
+            # once (xdist turns a worker's shouldstop into the session's).
+            session.shouldstop = str(exc)
+            session.items[:] = []
+            return
+        self.store = store
+
+    # -- cases ---------------------------------------------------------------
+
+    def pytest_grd_case_started(self, item: pytest.Item, case: Case) -> None:
+        """Open the case's run under its hypothesis's parent run."""
+        if self.store is None:
+            return
+        from .run import run_for_case
+
+        writer = self.store.open_case(case.record)
+        if writer is not None:
+            run_for_case(case).attach(writer)
+
+    def pytest_grd_case_finished(self, item: pytest.Item, case: Case) -> None:
+        """Flush the case's buffer, tag its verdict, log its data lineage, end its run."""
+        store = self.store
+        if store is None or case.record.run_id is None:
+            return
+        writer = store.open_runs.get(case.record.run_id)
+        if writer is None:
+            return
+        record = case.record
+        status = _FAILED if record.verdict == "INCONCLUSIVE" and record.is_error else _FINISHED
+        store.close_case(writer, status)
+
+    # -- controller ----------------------------------------------------------
+
+    def pytest_grd_case_record(self, record: CaseRecord, config: pytest.Config) -> None:
+        """A worker died during this case: its run is FAILED, INCONCLUSIVE."""
+        if not self.enabled or not record.extra.get("crashed") or not record.run_id:
+            return
+        self._controller_store().fail_crashed(record)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """Collect the parent runs a worker prepared (even if none of its
+        cases finished, the controller must end them)."""
+        output = getattr(node, "workeroutput", None) or {}
+        data = output.get("grd_tracking") or {}
+        for hypothesis, run_id in (data.get("parents") or {}).items():
+            self.worker_parents.setdefault(str(hypothesis), str(run_id))
+
+    def pytest_grd_session_results(
+        self, results: list[HypothesisResult], config: pytest.Config, session: pytest.Session
+    ) -> None:
+        """End each hypothesis's parent run with its verdict, counts and stats."""
+        if not self.enabled:
+            return
+        parents = self._known_parents()
+        for result in results:
+            run_id = result.parent_run_id or parents.get(result.id)
+            if run_id is None or run_id in self._ended:
+                continue
+            self._end_parent(run_id, result, _KILLED if _interrupted(session) else _FINISHED)
+
+    def _known_parents(self) -> dict[str, str]:
+        parents = dict(self.worker_parents)
+        if self.store is not None:
+            parents.update(self.store.parents)
+        return parents
+
+    def _end_parent(self, run_id: str, result: HypothesisResult | None, status: str) -> None:
+        self._ended.add(run_id)
+        store = self._controller_store()
+        if not store.end_parent(run_id, result, status):
+            name = result.id if result is not None else run_id
+            self._parent_errors.append(f"{name} (parent)")
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """KILL runs left open; end parents that got no verdict; tell the
+        controller which parents a worker prepared."""
+        if not self.enabled:
+            return
+        store = self.store
+        if store is not None and store.open_runs:
+            store.kill_open_runs()
+        if self.is_worker:
+            if store is not None:
+                self.config.workeroutput["grd_tracking"] = {  # type: ignore[attr-defined]
+                    "parents": dict(store.parents),
+                    "error": store.error,
+                }
+            return
+        # Parents no result ended: no case of theirs finished (interrupted,
+        # -x, or every case lost with a crashed worker).
+        for run_id in self._known_parents().values():
+            if run_id not in self._ended:
+                self._end_parent(run_id, None, _KILLED)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """One line naming the runs that did not reach the store."""
+        if not self.enabled or self.is_worker:
+            return
+        records = get_session(self.config).records
+        lost = [r for r in records if r.extra.get("tracking_error")]
+        names = [r.name for r in lost] + self._parent_errors
+        if not names:
+            return
+        first = str(lost[0].extra["tracking_error"]) if lost else self._store_error()
+        shown = ", ".join(names[:20]) + (
+            f", ... ({len(names) - 20} more)" if len(names) > 20 else ""
+        )
+        terminalreporter.write_line(
+            f"grd tracking: {len(names)} run(s) {first}; verdicts are in this summary and "
+            f"the report: {shown}",
+            yellow=True,
+            bold=True,
+        )
+
+    def _store_error(self) -> str:
+        store = self.store
+        return store.not_logged() if store is not None else "not logged"
+
+
+def _interrupted(session: pytest.Session) -> bool:
+    return int(getattr(session, "exitstatus", 0) or 0) == int(pytest.ExitCode.INTERRUPTED)

@@ -1,0 +1,127 @@
+"""Where runs go: the tracking URI, the experiment name, the store's lock file.
+
+Pure logic (no pytest, no mlflow): the pytest layer passes in the option, the
+ini value, the environment and the rootdir.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote
+
+__all__ = [
+    "TrackingSettings",
+    "TrackingUnavailable",
+    "check_reachable",
+    "resolve_tracking_uri",
+    "experiment_name",
+    "sqlite_path",
+    "lock_path",
+    "is_http",
+    "redact_uri",
+]
+
+
+class TrackingUnavailable(RuntimeError):
+    """The store cannot be used at session start (one line, names the URI)."""
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """Resolved once per process: where runs go and under which experiment.
+
+    ``source`` says where the URI came from (for error messages).
+    """
+
+    uri: str
+    source: str
+    experiment: str
+    env_allowlist: tuple[str, ...] = ()
+
+
+def resolve_tracking_uri(
+    option: str | None, ini: str | None, environ: Mapping[str, str], rootdir: Path
+) -> tuple[str, str]:
+    """The tracking URI and where it came from, in this order:
+    ``--grd-tracking-uri``, ini ``grd_tracking_uri``, ``MLFLOW_TRACKING_URI``,
+    then ``sqlite:///<rootdir>/mlflow.db`` (the store ``mlflow ui`` started in
+    the project root shows with no flags)."""
+    if option:
+        return option, "--grd-tracking-uri"
+    if ini:
+        return ini, "ini grd_tracking_uri"
+    env = environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env, "MLFLOW_TRACKING_URI"
+    return f"sqlite:///{(rootdir / 'mlflow.db').as_posix()}", "default"
+
+
+def experiment_name(ini: str | None, rootdir: Path) -> str:
+    """Ini ``grd_experiment``, else the rootdir's name."""
+    return (ini or "").strip() or rootdir.name or "pytest-grd"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (relative paths against the
+    current directory, as SQLAlchemy reads them); ``None`` for other stores
+    and in-memory databases."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    raw = unquote(uri[len("sqlite:///") :].split("?", 1)[0])
+    if not raw or raw == ":memory:":
+        return None
+    return Path(os.path.abspath(raw))
+
+
+def lock_path(uri: str) -> Path:
+    """The file that serializes store preparation between processes: next to
+    a SQLite database (so every process that can write the database can take
+    it), else in the temp dir, keyed by the URI."""
+    db = sqlite_path(uri)
+    if db is not None:
+        return db.with_name(db.name + ".grd-lock")
+    digest = hashlib.sha1(uri.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"pytest-grd-{digest}.lock"
+
+
+def is_http(uri: str) -> bool:
+    """A tracking server (``http://`` / ``https://``) rather than a database."""
+    return uri.startswith(("http://", "https://"))
+
+
+def redact_uri(uri: str) -> str:
+    """The URI without a password (``user:secret@host`` -> ``user:***@host``)
+    for messages and tags."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return uri
+    netloc, slash, path = rest.partition("/")
+    userinfo, _, host = netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}{slash}{path}"
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Raise :class:`TrackingUnavailable` when ``uri`` is a tracking server
+    that does not answer (checked before mlflow is even imported)."""
+    if not is_http(uri):
+        return
+    url = uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            pass
+    except urllib.error.HTTPError:
+        return  # something answers; MLflow's own calls will say what is wrong
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackingUnavailable(
+            f"grd: MLflow tracking server {redact_uri(uri)} is unreachable ({reason}); "
+            "start it, pass another --grd-tracking-uri, or use --grd-no-tracking"
+        ) from None

@@ -1,0 +1,426 @@
+"""The MLflow side of tracking: the store, the parent runs, each case's run.
+
+Imports mlflow; imported only once a session has a hypothesis to track.
+Every MLflow call goes through :meth:`TrackingStore.call`, which turns a
+failure into a note on the record instead of an error in the test: after the
+first failure this process stops talking to the store (a tracking server that
+went away would otherwise cost its retry delays on every later case), and the
+controller lists the runs that were not logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import mlflow
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
+from mlflow.tracking import MlflowClient
+
+from ..record import CaseRecord, HypothesisResult
+from .run import MetricPoint
+from .settings import (
+    TrackingSettings,
+    TrackingUnavailable,
+    check_reachable,
+    is_http,
+    lock_path,
+    redact_uri,
+    sqlite_path,
+)
+from .tags import (
+    ROLE_PARENT,
+    case_params,
+    case_tags,
+    env_tags,
+    git_tags,
+    parent_tags,
+    process_tags,
+    record_tags,
+    result_tags,
+    verdict_tags,
+)
+
+__all__ = ["TrackingStore", "TrackingUnavailable", "CaseRunWriter", "RunStatusName"]
+
+T = TypeVar("T")
+
+#: MLflow's per-call limits of ``log_batch``.
+_METRICS_PER_BATCH = 1000
+_PARAMS_TAGS_PER_BATCH = 100
+_ENTITIES_PER_BATCH = 1000
+_INPUT_TAG_VALUE = 500
+_DIGEST = 36
+
+RunStatusName = str  # "FINISHED" | "FAILED" | "KILLED"
+
+
+@contextlib.contextmanager
+def _interprocess_lock(path: Path) -> Iterator[None]:
+    """Serialize store preparation between the processes of a session (and
+    between sessions sharing a store): a fresh SQLite store created by
+    several processes at once fails half-way (FACTS.md)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+class TrackingStore:
+    """One per process: the MLflow client, the experiment, the parent runs of
+    this session, and the runs this process has open."""
+
+    def __init__(
+        self,
+        settings: TrackingSettings,
+        rootdir: Path,
+        worker: str | None,
+        session_id: str | None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.rootdir = rootdir
+        self.uri = settings.uri
+        self.experiment_id: str | None = None
+        #: hypothesis id -> parent run id, for this session.
+        self.parents: dict[str, str] = {}
+        #: The first failure; once set, nothing more is sent (see module doc).
+        self.error: str | None = None
+        #: Case runs open in this process, by run id (killed on interrupt).
+        self.open_runs: dict[str, CaseRunWriter] = {}
+        env = os.environ if environ is None else environ
+        self._common_tags = {
+            **process_tags(worker, session_id),
+            **git_tags(rootdir),
+            **env_tags(settings.env_allowlist, env),
+        }
+        self.session_id = session_id
+        if is_http(self.uri):
+            # MLflow retries a failing request 7 times with exponential backoff
+            # (minutes); a session must not hang that long on a dead server.
+            for name, value in (
+                ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"),
+                ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
+                ("MLFLOW_HTTP_REQUEST_TIMEOUT", "30"),
+            ):
+                os.environ.setdefault(name, value)
+        self._client: MlflowClient | None = None
+
+    # -- plumbing ------------------------------------------------------------
+
+    @property
+    def client(self) -> MlflowClient:
+        """The MLflow client for this store (created on first use)."""
+        if self._client is None:
+            self._client = MlflowClient(tracking_uri=self.uri)
+        return self._client
+
+    @property
+    def shown_uri(self) -> str:
+        return redact_uri(self.uri)
+
+    def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        """Run one MLflow call; on failure remember the first error and return
+        ``None`` (tracking must never change a verdict)."""
+        if self.error is not None:
+            return None
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # any store/server failure: keep the session going
+            self.error = f"{what}: {_short(exc)}"
+            return None
+
+    def not_logged(self) -> str:
+        return f"not logged to {self.shown_uri}: {self.error or 'tracking unavailable'}"
+
+    # -- session start -------------------------------------------------------
+
+    def prepare(self, hypotheses: Mapping[str, str], scale: str) -> None:
+        """Create (or migrate) the store, the experiment and this session's
+        parent runs, once, under an inter-process lock, before any case logs.
+        A process that comes second finds what the first one made."""
+        check_reachable(self.uri)
+        db = sqlite_path(self.uri)
+        if db is not None and not db.parent.is_dir():
+            raise TrackingUnavailable(
+                f"grd: cannot create the MLflow store {self.shown_uri}: "
+                f"directory {db.parent} does not exist"
+            )
+        try:
+            with _interprocess_lock(lock_path(self.uri)), warnings.catch_warnings():
+                # SQLAlchemy/alembic deprecation noise from MLflow's store
+                # setup is not the user's to act on.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self._prepare_locked(hypotheses, scale)
+        except TrackingUnavailable:
+            raise
+        except Exception as exc:
+            raise TrackingUnavailable(
+                f"grd: cannot prepare the MLflow store {self.shown_uri}: {_short(exc)}"
+            ) from None
+
+    def _prepare_locked(self, hypotheses: Mapping[str, str], scale: str) -> None:
+        client = self.client
+        name = self.settings.experiment
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            location = None
+            db = sqlite_path(self.uri)
+            if db is not None:
+                # Next to the database, not MLflow's ./mlruns (whose presence
+                # would make a later `mlflow ui` read the file store instead).
+                safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+                location = (db.parent / "mlartifacts" / safe).as_uri()
+            self.experiment_id = client.create_experiment(name, artifact_location=location)
+        else:
+            if experiment.lifecycle_stage == "deleted":
+                client.restore_experiment(experiment.experiment_id)
+            self.experiment_id = experiment.experiment_id
+        self.parents.update(self._find_parents())
+        for hypothesis, claim in hypotheses.items():
+            if hypothesis in self.parents:
+                continue
+            tags = {**self._common_tags, **parent_tags(hypothesis, claim, scale)}
+            run = client.create_run(self.experiment_id, tags=tags, run_name=hypothesis)
+            self.parents[hypothesis] = run.info.run_id
+
+    def _find_parents(self) -> dict[str, str]:
+        if self.experiment_id is None:
+            return {}
+        found: dict[str, str] = {}
+        token: str | None = None
+        while True:
+            page = self.client.search_runs(
+                [self.experiment_id],
+                filter_string=(
+                    f"tags.`grd.session_id` = '{self.session_id}' "
+                    f"and tags.`grd.role` = '{ROLE_PARENT}'"
+                ),
+                max_results=1000,
+                page_token=token,
+            )
+            for run in page:
+                found.setdefault(run.data.tags.get("grd.hypothesis", ""), run.info.run_id)
+            token = page.token
+            if not token:
+                return found
+
+    # -- cases ---------------------------------------------------------------
+
+    def open_case(self, record: CaseRecord) -> CaseRunWriter | None:
+        """Open the case's run under its parent; ``None`` (and a note in the
+        record) when the store cannot be written."""
+        record.tracking_uri = self.shown_uri
+        record.experiment_id = self.experiment_id
+        record.parent_run_id = self.parents.get(record.hypothesis)
+        if self.experiment_id is None or self.error is not None:
+            record.extra["tracking_error"] = self.not_logged()
+            return None
+        tags = {**self._common_tags, **case_tags(record)}
+        run = self.call(
+            "open run",
+            self.client.create_run,
+            self.experiment_id,
+            start_time=int((record.started_at or time.time()) * 1000),
+            tags=tags,
+            run_name=record.name,
+        )
+        if run is None:
+            record.extra["tracking_error"] = self.not_logged()
+            return None
+        record.run_id = run.info.run_id
+        writer = CaseRunWriter(self, record)
+        writer.params.update(case_params(record))
+        self.open_runs[record.run_id] = writer
+        return writer
+
+    def close_case(self, writer: CaseRunWriter, status: RunStatusName) -> None:
+        """Flush what is buffered, the verdict and the record; log the data
+        lineage; end the run."""
+        record = writer.record
+        self.open_runs.pop(writer.run_id, None)
+        writer.tags.update(verdict_tags(record.verdict, record.reason))
+        if record.lineage:
+            writer.tags["grd.lineage"] = json.dumps(record.lineage, default=repr)[:8000]
+        if record.artifacts:
+            writer.tags["grd.artifacts"] = json.dumps(record.artifacts)[:8000]
+        writer.tags.update(record_tags(record))
+        writer.flush()
+        if record.lineage:
+            self.call("log data lineage", self._log_lineage, writer.run_id, record.lineage)
+        self.call(
+            "end run",
+            self.client.set_terminated,
+            writer.run_id,
+            status,
+            end_time=int(time.time() * 1000),
+        )
+        if self.error is not None:
+            record.extra["tracking_error"] = self.not_logged()
+
+    def _log_lineage(self, run_id: str, lineage: list[dict[str, Any]]) -> None:
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.data.sources import LocalArtifactDatasetSource  # type: ignore[attr-defined]
+
+        inputs = []
+        for entry in lineage:
+            md5 = entry.get("md5")
+            path = str(entry.get("path") or entry.get("target") or "")
+            dataset = MetaDataset(  # type: ignore[abstract]
+                LocalArtifactDatasetSource(path),
+                name=str(entry.get("target") or path)[:500],
+                # The digest column is String(36): an md5 or "<md5>.dir" fits.
+                digest=str(md5)[:_DIGEST] if md5 else "unversioned",
+            )
+            input_tags = [InputTag(key="mlflow.data.context", value="training")]
+            for key in ("rev_requested", "rev_resolved", "source", "versioned", "schema"):
+                value = entry.get(key)
+                if value is not None:
+                    input_tags.append(
+                        InputTag(key=f"grd.{key}", value=str(value)[:_INPUT_TAG_VALUE])
+                    )
+            if entry.get("validation") is not None:
+                input_tags.append(InputTag(key="grd.validation", value=str(entry["validation"])))
+            inputs.append(DatasetInput(dataset=dataset._to_mlflow_entity(), tags=input_tags))
+        self.client.log_inputs(run_id, datasets=inputs)
+
+    def write(
+        self,
+        run_id: str,
+        metrics: list[MetricPoint],
+        params: Mapping[str, str],
+        tags: Mapping[str, str],
+    ) -> bool:
+        """Send a buffer with as few ``log_batch`` calls as MLflow's limits
+        allow (1000 entities, 100 params or tags per call)."""
+        metric_entities = [Metric(k, v, ts, step) for k, v, ts, step in metrics]
+        param_entities = [Param(k, v) for k, v in params.items()]
+        tag_entities = [RunTag(k, v) for k, v in tags.items()]
+        while metric_entities or param_entities or tag_entities:
+            batch_params = param_entities[:_PARAMS_TAGS_PER_BATCH]
+            batch_tags = tag_entities[:_PARAMS_TAGS_PER_BATCH]
+            room = _ENTITIES_PER_BATCH - len(batch_params) - len(batch_tags)
+            batch_metrics = metric_entities[: min(room, _METRICS_PER_BATCH)]
+            del param_entities[: len(batch_params)]
+            del tag_entities[: len(batch_tags)]
+            del metric_entities[: len(batch_metrics)]
+            self.call(
+                "log batch",
+                self.client.log_batch,
+                run_id,
+                metrics=batch_metrics,
+                params=batch_params,
+                tags=batch_tags,
+                synchronous=True,
+            )
+            if self.error is not None:
+                return False
+        return True
+
+    def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None) -> bool:
+        self.call("log artifact", self.client.log_artifact, run_id, local_path, artifact_path)
+        return self.error is None
+
+    def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None) -> bool:
+        self.call("log artifacts", self.client.log_artifacts, run_id, local_dir, artifact_path)
+        return self.error is None
+
+    def kill_open_runs(self, reason: str = "session interrupted") -> None:
+        """End every case run still open here as KILLED, keeping what it logged."""
+        for writer in list(self.open_runs.values()):
+            writer.record.verdict = "INCONCLUSIVE"
+            writer.record.reason = reason
+            self.close_case(writer, RunStatus.to_string(RunStatus.KILLED))
+
+    # -- controller ----------------------------------------------------------
+
+    def fail_crashed(self, record: CaseRecord) -> None:
+        """A worker died during this case: its run, left RUNNING, is FAILED."""
+        if not record.run_id:
+            return
+        tags = {**verdict_tags(record.verdict, record.reason), **record_tags(record)}
+        if self.write(record.run_id, [], {}, tags):
+            self.call(
+                "end run",
+                self.client.set_terminated,
+                record.run_id,
+                RunStatus.to_string(RunStatus.FAILED),
+            )
+        if self.error is not None:
+            record.extra["tracking_error"] = self.not_logged()
+
+    def end_parent(self, run_id: str, result: HypothesisResult | None, status: str) -> bool:
+        """Close a parent run with the hypothesis's rolled-up (or statistically
+        decided) verdict, its counts and its statistics."""
+        if result is not None:
+            metrics, tags = result_tags(result)
+        else:
+            metrics = {"grd.n_cases": 0.0}
+            reason = "session interrupted" if status == "KILLED" else "no cases ran"
+            tags = verdict_tags("INCONCLUSIVE", reason)
+        now = int(time.time() * 1000)
+        points = [(k, v, now, 0) for k, v in metrics.items()]
+        if not self.write(run_id, points, {}, tags):
+            return False
+        self.call("end run", self.client.set_terminated, run_id, status, end_time=now)
+        return self.error is None
+
+
+class CaseRunWriter:
+    """The MLflow side of one case's :class:`~pytest_grd.tracking.run.GrdRun`:
+    its buffer and where the buffer goes."""
+
+    def __init__(self, store: TrackingStore, record: CaseRecord) -> None:
+        self.store = store
+        self.record = record
+        self.run_id: str = record.run_id or ""
+        self.metrics: list[MetricPoint] = []
+        self.params: dict[str, str] = {}
+        self.tags: dict[str, str] = {}
+
+    @property
+    def client(self) -> MlflowClient:
+        return self.store.client
+
+    @property
+    def mlflow(self) -> Any:
+        return mlflow
+
+    def full(self) -> bool:
+        """Worth sending now: one more entry would exceed a batch."""
+        return (
+            len(self.metrics) >= _METRICS_PER_BATCH
+            or len(self.params) >= _PARAMS_TAGS_PER_BATCH
+            or len(self.tags) >= _PARAMS_TAGS_PER_BATCH
+        )
+
+    def flush(self) -> None:
+        if not (self.metrics or self.params or self.tags):
+            return
+        metrics, params, tags = self.metrics, self.params, self.tags
+        self.metrics, self.params, self.tags = [], {}, {}
+        if not self.store.write(self.run_id, metrics, params, tags):
+            self.record.extra["tracking_error"] = self.store.not_logged()
+
+    def log_artifact(self, local_path: str, artifact_path: str | None) -> None:
+        if not self.store.log_artifact(self.run_id, local_path, artifact_path):
+            self.record.extra["tracking_error"] = self.store.not_logged()
+
+    def log_artifacts(self, local_dir: str, artifact_path: str | None) -> None:
+        if not self.store.log_artifacts(self.run_id, local_dir, artifact_path):
+            self.record.extra["tracking_error"] = self.store.not_logged()

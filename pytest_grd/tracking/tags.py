@@ -1,0 +1,285 @@
+"""What a run carries: tags, params and metrics built from a case record.
+
+Pure logic (no pytest, no mlflow).  The names here are the contract between
+the writer (:mod:`pytest_grd.tracking.store`) and the reader
+(:mod:`pytest_grd.tracking.query`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import platform
+import re
+import subprocess
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..record import CaseRecord, HypothesisResult
+from .settings import redact_uri
+
+__all__ = [
+    "MAX_PARAM_VALUE",
+    "MAX_TAG_VALUE",
+    "MAX_RECORD_CHUNKS",
+    "ROLE_CASE",
+    "ROLE_PARENT",
+    "git_tags",
+    "process_tags",
+    "env_tags",
+    "case_tags",
+    "parent_tags",
+    "verdict_tags",
+    "record_tags",
+    "record_from_tags",
+    "param_value",
+    "case_params",
+    "stats_metrics_and_tags",
+    "result_tags",
+    "check_key",
+]
+
+#: MLflow's limits (``mlflow.utils.validation``): longer values are rejected
+#: by a tracking server, so they are cut here.
+MAX_PARAM_VALUE = 6000
+MAX_TAG_VALUE = 8000
+#: A record longer than this many tags is not stored whole; query.py rebuilds
+#: it from params, metrics and tags instead.
+MAX_RECORD_CHUNKS = 40
+
+ROLE_CASE = "case"
+ROLE_PARENT = "parent"
+
+# MLflow's key rule (alphanumerics, underscores, dashes, periods, spaces,
+# colons, slashes): checked when the test logs, not when the batch is written.
+_KEY = re.compile(r"^[/\w.\- :]{1,250}$")
+
+
+def check_key(kind: str, key: str) -> str:
+    """``key`` if MLflow accepts it as a param/metric/tag name, else ValueError."""
+    if not isinstance(key, str) or not _KEY.match(key) or "/../" in f"/{key}/":
+        raise ValueError(
+            f"invalid {kind} name {key!r}: use letters, digits, _ - . : / and spaces "
+            "(at most 250 characters)"
+        )
+    return key
+
+
+def _run_git(rootdir: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args],
+            cwd=rootdir,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+@functools.lru_cache(maxsize=8)
+def git_tags(rootdir: Path) -> dict[str, str]:
+    """``mlflow.source.git.*`` for the code under ``rootdir``, computed once per
+    process: MLflow reads ``sys.argv[0]`` to find them, which is ``-c`` in an
+    xdist worker.  Empty outside a git repository."""
+    commit = _run_git(rootdir, "rev-parse", "HEAD")
+    if not commit:
+        return {}
+    tags = {"mlflow.source.git.commit": commit}
+    branch = _run_git(rootdir, "rev-parse", "--abbrev-ref", "HEAD")
+    if branch:
+        tags["mlflow.source.git.branch"] = branch
+    # Untracked files (mlflow.db itself, outputs) do not make the code dirty.
+    status = _run_git(rootdir, "status", "--porcelain", "--untracked-files=no")
+    if status is not None:
+        tags["mlflow.source.git.dirty"] = "true" if status else "false"
+    remote = _run_git(rootdir, "config", "--get", "remote.origin.url")
+    if remote:
+        tags["mlflow.source.git.repoURL"] = redact_uri(remote)
+    return tags
+
+
+def process_tags(worker: str | None, session_id: str | None) -> dict[str, str]:
+    """Python, platform, xdist worker and session id: the same for every run
+    this process writes."""
+    return {
+        "grd.python": platform.python_version(),
+        "grd.platform": platform.platform(),
+        "grd.worker": worker or "main",
+        "grd.session_id": session_id or "",
+        "mlflow.source.type": "LOCAL",
+    }
+
+
+def env_tags(allowlist: Iterable[str], environ: Mapping[str, str]) -> dict[str, str]:
+    """``grd.env.NAME`` for each allow-listed variable that is set; nothing
+    else from the environment is ever logged."""
+    return {
+        f"grd.env.{name}": environ[name][:MAX_TAG_VALUE]
+        for name in allowlist
+        if name and name in environ and _KEY.match(f"grd.env.{name}")
+    }
+
+
+def _cut(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[: limit - 3] + "..."
+
+
+def param_value(value: Any) -> str:
+    """A param as MLflow stores it: a string, JSON for containers, cut to
+    MLflow's length limit."""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, float):
+        text = repr(value)
+    elif value is None or isinstance(value, (bool, int)):
+        text = json.dumps(value) if value is None or isinstance(value, bool) else str(value)
+    else:
+        try:
+            text = json.dumps(value, sort_keys=True, default=repr)
+        except (TypeError, ValueError):
+            text = repr(value)
+    return _cut(text, MAX_PARAM_VALUE)
+
+
+def case_params(record: CaseRecord) -> dict[str, str]:
+    """The case's parametrize values (and seed) as MLflow params."""
+    params = {k: param_value(v) for k, v in record.params.items() if _KEY.match(k)}
+    if record.seed is not None:
+        params.setdefault("seed", str(record.seed))
+    return params
+
+
+def case_tags(record: CaseRecord, location: str = "") -> dict[str, str]:
+    """Tags a case's run carries from the moment it opens."""
+    tags = {
+        "mlflow.runName": record.name,
+        "grd.role": ROLE_CASE,
+        "grd.name": record.name,
+        "grd.hypothesis": record.hypothesis,
+        "grd.claim": _cut(record.claim, MAX_TAG_VALUE),
+        "grd.nodeid": _cut(record.nodeid, MAX_TAG_VALUE),
+        "grd.scale": record.scale,
+        "grd.kind": record.kind,
+        "mlflow.source.name": _cut(location or record.location or record.nodeid, MAX_TAG_VALUE),
+    }
+    if record.parent_run_id:
+        tags["mlflow.parentRunId"] = record.parent_run_id
+    return tags
+
+
+def parent_tags(hypothesis: str, claim: str, scale: str) -> dict[str, str]:
+    """Tags of a hypothesis's parent run, set when it is created."""
+    return {
+        "mlflow.runName": hypothesis,
+        "grd.role": ROLE_PARENT,
+        "grd.name": hypothesis,
+        "grd.hypothesis": hypothesis,
+        "grd.claim": _cut(claim, MAX_TAG_VALUE),
+        "grd.scale": scale,
+    }
+
+
+def verdict_tags(verdict: str, reason: str) -> dict[str, str]:
+    """``grd.verdict`` / ``grd.reason`` (also the run's description in the UI)."""
+    reason = _cut(reason, MAX_TAG_VALUE)
+    return {
+        "grd.verdict": verdict,
+        "grd.reason": reason,
+        "mlflow.note.content": f"{verdict}: {reason}" if reason else verdict,
+    }
+
+
+def record_tags(record: CaseRecord) -> dict[str, str]:
+    """The whole record as JSON in ``grd.record``, or split over
+    ``grd.record.0..N-1`` (``grd.record.chunks = N``) when it is longer than
+    a tag value may be; nothing when it would need too many tags."""
+    text = json.dumps(record.to_dict(), sort_keys=True, default=repr)
+    if len(text) <= MAX_TAG_VALUE:
+        return {"grd.record": text}
+    chunks = [text[i : i + MAX_TAG_VALUE] for i in range(0, len(text), MAX_TAG_VALUE)]
+    if len(chunks) > MAX_RECORD_CHUNKS:
+        return {"grd.record.chunks": "0"}
+    tags = {f"grd.record.{i}": chunk for i, chunk in enumerate(chunks)}
+    tags["grd.record.chunks"] = str(len(chunks))
+    return tags
+
+
+def record_from_tags(tags: Mapping[str, str]) -> dict[str, Any] | None:
+    """The record dict stored by :func:`record_tags`, or ``None``."""
+    whole = tags.get("grd.record")
+    if whole is None:
+        try:
+            count = int(tags.get("grd.record.chunks", "0"))
+        except ValueError:
+            return None
+        if count <= 0:
+            return None
+        parts = [tags.get(f"grd.record.{i}") for i in range(count)]
+        if any(p is None for p in parts):
+            return None
+        whole = "".join(p for p in parts if p is not None)
+    try:
+        data = json.loads(whole)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def stats_metrics_and_tags(stats: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, str]]:
+    """A statistical decision as parent-run metrics (numbers: ``grd.p_value``,
+    ``grd.p_adjusted``, ``grd.effect_size``, ``grd.ci_low`` / ``grd.ci_high``
+    from ``ci``, ``grd.n_0``.. from a list ``n``) and tags (everything else,
+    ``grd.stats.<key>``), plus the whole dict as JSON in ``grd.stats``."""
+    metrics: dict[str, float] = {}
+    tags: dict[str, str] = {}
+    for key, value in stats.items():
+        if not _KEY.match(f"grd.{key}"):
+            continue
+        number = _number(value)
+        if number is not None:
+            metrics[f"grd.{key}"] = number
+        elif key == "ci" and isinstance(value, (list, tuple)) and len(value) == 2:
+            for side, bound in zip(("low", "high"), value, strict=True):
+                bound_number = _number(bound)
+                if bound_number is not None:
+                    metrics[f"grd.ci_{side}"] = bound_number
+        elif (
+            isinstance(value, (list, tuple))
+            and value
+            and all(_number(v) is not None for v in value)
+        ):
+            for i, v in enumerate(value):
+                metrics[f"grd.{key}_{i}"] = float(v)
+        elif value is not None:
+            text = value if isinstance(value, str) else json.dumps(value, default=repr)
+            tags[f"grd.stats.{key}"] = _cut(text, MAX_TAG_VALUE)
+    tags["grd.stats"] = _cut(json.dumps(dict(stats), default=repr, sort_keys=True), MAX_TAG_VALUE)
+    return metrics, tags
+
+
+def result_tags(result: HypothesisResult) -> tuple[dict[str, float], dict[str, str]]:
+    """Metrics and tags that close a parent run: the rolled-up verdict, its
+    reason, counts per verdict and, when decided by statistics, the stats."""
+    counts = result.counts
+    metrics = {f"grd.n_{k.lower()}": float(v) for k, v in counts.items()}
+    metrics["grd.n_cases"] = float(len(result.cases))
+    tags = verdict_tags(result.verdict, result.reason)
+    tags["grd.counts"] = json.dumps(counts, sort_keys=True)
+    if result.stats:
+        stat_metrics, stat_tags = stats_metrics_and_tags(result.stats)
+        metrics.update(stat_metrics)
+        tags.update(stat_tags)
+    return metrics, tags
