@@ -17,24 +17,46 @@ _MARKUP: dict[str, dict[str, bool]] = {
 
 
 def format_stats(stats: dict[str, Any] | None) -> str:
-    """``p = 0.004, 95% CI [0.011, 0.031], n = 10 vs 10`` from a stats dict."""
+    """``p = 0.004 (holm-adjusted 0.012), 90% CI [0.011, 0.031], n = 10 vs 10,
+    hedges_g = 1.3, P(improvement) = 0.86, welch`` from a stats dict (the keys
+    :mod:`pytest_grd.stats` writes; missing ones are left out)."""
     if not stats:
         return ""
     parts = []
-    p = stats.get("p_adjusted", stats.get("p_value"))
+    p = stats.get("p_value")
+    p_adj = stats.get("p_adjusted")
     if p is not None:
-        label = "p_adj" if "p_adjusted" in stats else "p"
-        parts.append(f"{label} = {p:.3g}")
+        text = f"p = {p:.3g}"
+        correction = stats.get("correction")
+        if (
+            p_adj is not None
+            and correction not in (None, "none")
+            and (stats.get("family_size") or 1) > 1
+        ):
+            text += f" ({correction}-adjusted {p_adj:.3g})"
+        parts.append(text)
+    elif p_adj is not None:
+        parts.append(f"p_adj = {p_adj:.3g}")
     ci = stats.get("ci")
     if ci and len(ci) == 2 and ci[0] is not None:
         level = stats.get("confidence", 0.95)
         parts.append(f"{level:.0%} CI [{ci[0]:.4g}, {ci[1]:.4g}]")
+    elif stats.get("estimate") is not None:
+        parts.append(f"effect = {stats['estimate']:.4g}")
     n = stats.get("n")
     if n:
         parts.append("n = " + " vs ".join(str(x) for x in n) if isinstance(n, list) else f"n = {n}")
+    effect = stats.get("effect_size")
+    if isinstance(effect, dict) and effect.get("value") is not None:
+        parts.append(f"{effect.get('name', 'effect size')} = {effect['value']:.3g}")
+    prob = stats.get("prob_improvement")
+    if prob is not None:
+        parts.append(f"P(improvement) = {prob:.2f}")
     test = stats.get("test")
     if test:
         parts.append(str(test))
+    if stats.get("suggested_n"):
+        parts.append(f"suggested n = {stats['suggested_n']}")
     return ", ".join(parts)
 
 
