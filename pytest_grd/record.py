@@ -210,6 +210,9 @@ def group_by_hypothesis(records: Iterable[CaseRecord]) -> list[HypothesisResult]
                 verdict=verdict.value,
                 reason=_roll_up_reason(cases, verdict),
                 cases=cases,
+                # A one-case hypothesis decided in its body by grd.assert_greater
+                # (or less) speaks for the hypothesis with its statistics.
+                stats=cases[0].stats if len(cases) == 1 else None,
                 parent_run_id=parent,
             )
         )
