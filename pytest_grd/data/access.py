@@ -236,6 +236,8 @@ class DataStore:
         text = self._read_text(dvcfile, sha)
         if text is not None:
             return _parse_dvcfile(text, dvcfile, PurePosixPath(rel).name, where)
+        if self._in_git(rel, sha):
+            return None  # git keeps it, so DVC does not (its outputs are git-ignored)
         # Outputs of dvc.yaml stages and files inside tracked directories:
         # only DVC's index knows them.
         try:
@@ -243,6 +245,8 @@ class DataStore:
         except FileNotFoundError:
             return None
         except Exception as exc:  # a corrupt .dvc / dvc.yaml / dvc.lock elsewhere
+            if not self._may_be_output(rel, sha):
+                return None  # nothing could track it: the corrupt file concerns others
             raise missing(
                 f"cannot tell whether {rel} is DVC-tracked at {where}: corrupt DVC metadata: "
                 f"{_one_line(exc)}"
@@ -256,6 +260,28 @@ class DataStore:
         legacy = getattr(hash_info, "name", "md5") == "md5-dos2unix"
         size = dvc_info.get("size") or info.get("size")
         return _Tracked(md5=str(md5), size=int(size) if size is not None else None, legacy=legacy)
+
+    def _in_git(self, rel: str, sha: str | None) -> bool:
+        try:
+            if sha is None:
+                return bool(self.repo.scm.is_tracked(rel))
+            return bool(self.repo.scm.get_fs(sha).exists(rel))
+        except Exception:  # no git repository, or no commit yet
+            return False
+
+    def _may_be_output(self, rel: str, sha: str | None) -> bool:
+        """Whether a ``.dvc`` file of a parent directory or a ``dvc.lock``
+        next to one could track ``rel`` (asked when DVC's index cannot load)."""
+        parents = list(PurePosixPath(rel).parents)
+        candidates = [f"{p}.dvc" for p in parents if str(p) != "."]
+        candidates += [str(p / "dvc.lock") if str(p) != "." else "dvc.lock" for p in parents]
+        for candidate in candidates:
+            try:
+                if self._read_text(candidate, sha) is not None:
+                    return True
+            except Exception:  # unreadable: assume it might track rel
+                return True
+        return False
 
     # -- resolution --------------------------------------------------------
 

@@ -69,6 +69,7 @@ class DataAccess:
 
         Treat it as read-only: versioned bytes are hard links into DVC's cache.
         """
+        __tracebackhide__ = True  # errors point at the test, not at pytest-grd
         dataset = self._dataset(target)
         resolved = self._resolve(dataset, rev)
         self._record(resolved, None, None)
@@ -78,6 +79,7 @@ class DataAccess:
         self, target: Target, rev: str | None = None, mode: str = "r", **kwargs: Any
     ) -> IO[Any]:
         """Open ``target`` as of ``rev`` for reading (``"r"`` or ``"rb"``)."""
+        __tracebackhide__ = True  # errors point at the test, not at pytest-grd
         if any(flag in mode for flag in "wax+"):
             raise ValueError(f"grd_data opens data read-only; mode {mode!r} would write")
         dataset = self._dataset(target)
@@ -106,6 +108,7 @@ class DataAccess:
         makes the case INCONCLUSIVE ("data invalid: ...") even if the test
         catches the :class:`~pytest_grd.outcomes.DataInvalid` it raises.
         """
+        __tracebackhide__ = True  # errors point at the test, not at pytest-grd
         from .readers import infer_format, read_frame
         from .schema import SchemaFailed, schema_name, validate
 
@@ -162,11 +165,12 @@ class DataAccess:
         return Dataset(os.fspath(target))
 
     def _resolve(self, dataset: Dataset, rev: str | None) -> Resolved:
+        __tracebackhide__ = True
         rev = rev if rev is not None else dataset.rev
         try:
             return self._store.resolve(dataset.target, rev)
-        except DataInvalid:
-            raise
+        except DataInvalid as exc:
+            raise DataInvalid(exc.reason) from None  # drop pytest-grd's frames
         except Exception as exc:  # anything DVC raises: one line, not a traceback
             where = dataset.target if rev is None else f"{dataset.target}@{rev}"
             raise DataInvalid(
@@ -181,6 +185,7 @@ class DataAccess:
             self._case.record.lineage.append(dict(entry))
 
     def _fail(self, resolved: Resolved, schema: str | None, reason: str) -> Any:
+        __tracebackhide__ = True
         self._record(resolved, schema, "failed")
         if self._case is not None:
             # Even if the test swallows the exception, no decisive verdict.
