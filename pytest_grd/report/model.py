@@ -329,6 +329,8 @@ def _header(meta: Mapping[str, Any]) -> list[tuple[str, str]]:
     else:
         git_text = "not a git repository"
     machine = meta.get("machine") or {}
+    if not isinstance(machine, Mapping):  # a report rebuilt from a store: just the host
+        machine = {"host": str(machine)}
     machine_text = ", ".join(
         str(x)
         for x in (
@@ -349,6 +351,8 @@ def _header(meta: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("GPU", ", ".join(gpus) if gpus else "none used"),
         ("scale", str(meta.get("scale", "full"))),
     ]
+    if meta.get("regenerated_from"):
+        rows.append(("regenerated from", str(meta["regenerated_from"])))
     for key, value in (meta.get("extra") or {}).items():
         rows.append((str(key), fmt_value(value)))
     return rows
