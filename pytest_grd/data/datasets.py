@@ -56,7 +56,7 @@ def split_rev(spec: str) -> tuple[str, str | None]:
     if not sep:
         return spec.strip(), None
     if not target.strip() or not rev.strip():
-        raise DatasetError(f"{spec!r}: expected target@rev")
+        raise DatasetError(f"{spec.strip()!r}: expected target@rev")
     return target.strip(), rev.strip()
 
 
