@@ -34,6 +34,8 @@ from ..verdict import Verdict
 from .rules import ALTERNATIVES, TEST_NAMES, TESTS, check_alpha, check_min_effect, check_test
 
 __all__ = [
+    "decide_many",
+    "welch_many",
     "MIN_BOOTSTRAP_N",
     "POWER_TARGET",
     "StatsResult",
@@ -88,8 +90,9 @@ class StatsResult:
     refused: bool = False
     unit: str = "samples"
     details: dict[str, Any] = field(default_factory=dict)
-    #: Seeds per arm the power analysis suggests (kept for re-decisions).
-    power_n: int | None = None
+    #: Inputs of the power analysis, run only when the verdict is INCONCLUSIVE
+    #: (it costs a root search): (estimate, boundary, spread, two_sample, n).
+    power_inputs: tuple[float, float, float, bool, int] | None = None
 
     @property
     def validated(self) -> bool:
@@ -126,6 +129,14 @@ class StatsResult:
         out.update(self.details)
         return out
 
+    def _power_n(self) -> int | None:
+        if self.suggested_n is not None:
+            return self.suggested_n
+        if self.power_inputs is None:
+            return None
+        estimate, boundary, spread, two_sample, n = self.power_inputs
+        return _suggested_n(estimate, boundary, spread, self.alpha, two_sample, n)
+
     def adjusted(
         self, p_adjusted: float, p_against_adjusted: float, correction: str, family_size: int
     ) -> StatsResult:
@@ -138,7 +149,7 @@ class StatsResult:
             p_against_adjusted=p_against_adjusted,
             correction=correction,
             family_size=family_size,
-            suggested_n=self.power_n if verdict is Verdict.INCONCLUSIVE else None,
+            suggested_n=self._power_n() if verdict is Verdict.INCONCLUSIVE else None,
         )
         return replace(new, reason=_reason(new))
 
@@ -152,6 +163,43 @@ def _decide(p_claim: float, p_against: float, alpha: float) -> Verdict:
     if p_against < alpha:
         return Verdict.REJECTED
     return Verdict.INCONCLUSIVE
+
+
+def decide_many(p_claim: Array, p_against: Array, alpha: float) -> npt.NDArray[np.str_]:
+    """The decision rule of :func:`_decide`, element-wise (for simulations)."""
+    return np.where(
+        p_claim < alpha,
+        Verdict.VALIDATED.value,
+        np.where(p_against < alpha, Verdict.REJECTED.value, Verdict.INCONCLUSIVE.value),
+    )
+
+
+def welch_many(
+    new: Array,
+    base: Array,
+    *,
+    alternative: str = "greater",
+    boundary: float = 0.0,
+    alpha: float = 0.05,
+) -> dict[str, Array]:
+    """Welch's t-test of H0 "effect on the other side of ``boundary``" along the
+    last axis: the code path :func:`analyse` uses for ``test="welch"``, also
+    callable on many simulated experiments at once (rows)."""
+    shifted = new - boundary
+    opposite = _opposite(alternative)
+    claim = sps.ttest_ind(shifted, base, equal_var=False, alternative=alternative, axis=-1)
+    against = sps.ttest_ind(shifted, base, equal_var=False, alternative=opposite, axis=-1)
+    two = sps.ttest_ind(new, base, equal_var=False, axis=-1)
+    ci = two.confidence_interval(confidence_level=1 - 2 * alpha)
+    return {
+        "statistic": np.asarray(claim.statistic),
+        "p_claim": np.asarray(claim.pvalue),
+        "p_against": np.asarray(against.pvalue),
+        "ci_low": np.asarray(ci.low),
+        "ci_high": np.asarray(ci.high),
+        "df": np.asarray(claim.df),
+        "verdict": decide_many(np.asarray(claim.pvalue), np.asarray(against.pvalue), alpha),
+    }
 
 
 def _g(x: float) -> str:
@@ -332,16 +380,13 @@ def _run_test(
     if base is not None:
         shifted = new - boundary
         if test == "welch":
-            claim = sps.ttest_ind(shifted, base, equal_var=False, alternative=alternative)
-            against = sps.ttest_ind(shifted, base, equal_var=False, alternative=opposite)
-            two = sps.ttest_ind(new, base, equal_var=False)
-            ci = two.confidence_interval(confidence_level=level)
+            w = welch_many(new, base, alternative=alternative, boundary=boundary, alpha=alpha)
             return _Computed(
-                float(claim.statistic),
-                float(claim.pvalue),
-                float(against.pvalue),
-                [float(ci.low), float(ci.high)],
-                {"df": float(claim.df)},
+                float(w["statistic"]),
+                float(w["p_claim"]),
+                float(w["p_against"]),
+                [float(w["ci_low"]), float(w["ci_high"])],
+                {"df": float(w["df"])},
             )
         if test == "mannwhitney":
             claim = sps.mannwhitneyu(shifted, base, alternative=alternative)
@@ -628,7 +673,7 @@ def analyse(
     min_p = min_attainable_p(test_name, sizes)
     if min_p is not None:
         details["min_attainable_p"] = min_p
-    power_n = _suggested_n(estimate, boundary, spread, alpha, y is not None, max(sizes))
+    power_inputs = (estimate, boundary, spread, y is not None, max(sizes))
     verdict = _decide(computed.p_claim, computed.p_against, alpha)
     result = StatsResult(
         verdict=verdict.value,
@@ -640,8 +685,12 @@ def analyse(
         estimate=estimate,
         effect_size=effect_size,
         prob_improvement=prob,
-        suggested_n=power_n if verdict is Verdict.INCONCLUSIVE else None,
-        power_n=power_n,
+        suggested_n=(
+            _suggested_n(estimate, boundary, spread, alpha, y is not None, max(sizes))
+            if verdict is Verdict.INCONCLUSIVE
+            else None
+        ),
+        power_inputs=power_inputs,
         details=details,
         **base_fields,
     )
