@@ -120,6 +120,9 @@ class GrdSession:
                 f"duplicate hypothesis id {spec.id!r}: declared at {seen[1]} and at {where}"
             )
 
+    # trylast: after the parametrize markers, so the seed comes last in ids
+    # (``test_x[0.1-seed3]``), as in case names and notebook ids.
+    @pytest.hookimpl(trylast=True)
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         definition = metafunc.definition
         try:

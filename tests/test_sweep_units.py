@@ -162,7 +162,7 @@ def test_scheduler_deals_longest_cases_to_different_workers(pytester: pytest.Pyt
 
 
 def test_scheduler_with_fewer_cases_than_slots(pytester: pytest.Pytester) -> None:
-    sched, (gw0, gw1) = _scheduler(pytester, ["only"], {})
+    _sched, (gw0, gw1) = _scheduler(pytester, ["only"], {})
     assert gw0.sent == [0] and gw1.sent == []
     assert gw0.shutting_down and gw1.shutting_down
 
@@ -174,7 +174,7 @@ def test_scheduler_requeues_a_crashed_workers_next_case(pytester: pytest.Pyteste
     assert gw0.sent == [0, 1] and gw1.sent == [2, 3]
     crashed = sched.remove_node(gw0)
     assert crashed == "t0"  # reported as the crashed case
-    # Its queued case goes back to the pool, behind what was already pending.
-    assert sched.pending == [4, 1]
+    # Its queued case goes back to the front of the pool: it was dealt first.
+    assert sched.pending == [1, 4]
     sched.mark_test_complete(gw1, 2, duration=4)
-    assert gw1.sent == [2, 3, 4]
+    assert gw1.sent == [2, 3, 1]

@@ -5,6 +5,7 @@ user did not choose ``--dist``.  It is xdist's ``LoadScheduling`` with two
 changes:
 
 * the pending cases are ordered by :func:`~pytest_grd.sweep.scheduling.longest_first`;
+* a crashed worker's queued case goes back to the front of the queue;
 * every worker holds at most two cases (the one running and the next: an
   xdist worker only starts a case once it knows the one after it), dealt
   round-robin at the start, so the two longest cases never queue on one GPU
@@ -47,6 +48,19 @@ class LongestFirstScheduling(LoadScheduling):  # type: ignore[misc]
                 self._send_tests(node, missing)
         else:
             node.shutdown()
+
+    def remove_node(self, node: WorkerController) -> str | None:
+        pending = self.node2pending.pop(node)
+        if not pending:
+            return None
+        assert self.collection is not None  # xdist's contract: nodes run only after schedule()
+        crashitem: str = self.collection[pending.pop(0)]
+        # The crashed worker's next case was dealt before everything still
+        # pending, so it goes back to the front (xdist appends it at the end).
+        self.pending[:0] = pending
+        for other in self.node2pending:
+            self.check_schedule(other)
+        return crashitem
 
     def schedule(self) -> None:
         assert self.collection_is_completed  # xdist's contract, as in LoadScheduling
