@@ -113,7 +113,7 @@ def _fetches(root: Path) -> list[str]:
     return log.read_text().splitlines() if log.exists() else []
 
 
-EXPERIMENTS = '''
+EXPERIMENTS = """
 import pandas as pd
 import pandera.pandas as pa
 import pytest
@@ -185,7 +185,7 @@ def test_swallow(grd_data):
 
 def test_plain(grd_data):
     assert len(grd_data.load("data/train.csv", rev="v2")) == 4
-'''
+"""
 
 
 def test_revisions_lineage_schema(
@@ -193,7 +193,9 @@ def test_revisions_lineage_schema(
 ) -> None:
     root = data_repo.copy_to(pytester.path)
     pytester.makeini("[pytest]\ngrd_datasets =\n    train_v1 = data/train.csv@v1\n")
-    pytester.makepyfile(test_exp=EXPERIMENTS.replace("__V1__", repr(V1)).replace("__V2__", repr(V2)))
+    pytester.makepyfile(
+        test_exp=EXPERIMENTS.replace("__V1__", repr(V1)).replace("__V2__", repr(V2))
+    )
     result = pytester.runpytest("--grd-no-tracking", "-p", "no:randomly", "-v")
     result.stdout.fnmatch_lines(
         [
@@ -338,3 +340,37 @@ def test_fetch_once_under_four_workers(
     assert sources.count("remote") == 1 and sources.count("cache") == 15
     # ... and the fetch log, written under the lock, agrees.
     assert len(_fetches(root)) == 1
+
+
+TRACKED = """
+import pandera.pandas as pa
+import pytest
+
+SCHEMA = pa.DataFrameSchema({"x": pa.Column(int)}, name="xs")
+
+@pytest.mark.hypothesis("hyp_tracked", claim="lineage reaches the MLflow run")
+def test_tracked(grd_data):
+    assert len(grd_data.load("data/train.csv", rev="v1", schema=SCHEMA)) == 3
+"""
+
+
+def test_lineage_in_the_mlflow_run(
+    pytester: pytest.Pytester, sink: RecordSink, data_repo: DataRepo
+) -> None:
+    from mlflow.tracking import MlflowClient  # before the run: see _HEAVY
+
+    data_repo.copy_to(pytester.path)
+    pytester.makepyfile(test_tracked=TRACKED)
+    uri = f"sqlite:///{pytester.path / 'mlflow.db'}"
+    result = pytester.runpytest("--grd-tracking-uri", uri, "-p", "no:randomly")
+    result.assert_outcomes(passed=1)
+    (record,) = sink.records()
+    assert record["verdict"] == "VALIDATED" and record["run_id"]
+    run = MlflowClient(tracking_uri=uri).get_run(record["run_id"])
+    (dataset_input,) = run.inputs.dataset_inputs
+    assert dataset_input.dataset.digest == data_repo.md5["v1"]
+    assert dataset_input.dataset.name == "data/train.csv"
+    tags = {t.key: t.value for t in dataset_input.tags}
+    assert tags["grd.rev_resolved"] == data_repo.sha["v1"]
+    assert tags["grd.source"] == "remote" and tags["grd.validation"] == "passed"
+    assert tags["grd.schema"] == "xs"
