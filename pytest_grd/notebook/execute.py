@@ -170,12 +170,13 @@ def _kernel_language(kernel: str) -> str:
 @contextmanager
 def _quiet_papermill(metrics_path: Path) -> Iterator[None]:
     """papermill warns about every injected parameter the notebook does not
-    declare (grd_seed, grd_run_id, ...): keep that out of failure reports.
+    declare (grd_seed, grd_run_id, ...) and logs the errors we report
+    ourselves: keep that out of failure reports.
     The side channel's path reaches the kernel through its environment."""
     logger = logging.getLogger("papermill")
     level = logger.level
     previous = os.environ.get(METRICS_ENV)
-    logger.setLevel(logging.ERROR)
+    logger.setLevel(logging.CRITICAL)
     os.environ[METRICS_ENV] = str(metrics_path)
     try:
         yield
