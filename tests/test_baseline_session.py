@@ -1,0 +1,213 @@
+"""End to end: --grd-save-baseline and --grd-baseline in real sessions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+EXPERIMENTS = """
+import pytest
+
+ACC = {acc}
+
+@pytest.mark.hypothesis("hyp_lr", claim="lr helps", baseline={{"acc": "higher"}})
+@pytest.mark.parametrize("lr", [0.01, 0.1])
+def test_lr(lr, grd_run):
+    grd_run.log_metric("acc", ACC + lr)
+
+@pytest.mark.hypothesis("hyp_bad", claim="two is three")
+def test_bad():
+    assert 2 == {three}, "two is not three"
+"""
+
+OTHER = """
+import pytest
+
+@pytest.mark.hypothesis("hyp_other", claim="another file")
+def test_other():
+    pass
+"""
+
+
+def _write(pytester: pytest.Pytester, acc: float = 0.8, three: int = 3, other: bool = True) -> None:
+    pytester.makepyfile(test_exp=EXPERIMENTS.format(acc=acc, three=three))
+    if other:
+        pytester.makepyfile(test_other=OTHER)
+    elif (pytester.path / "test_other.py").exists():
+        (pytester.path / "test_other.py").unlink()
+
+
+def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest("--grd-no-tracking", "-p", "no:cacheprovider", *args)
+
+
+@pytest.fixture
+def saved(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A project with a baseline saved at scale 'smoke' (hyp_bad REJECTED)."""
+    _write(pytester)
+    result = _run(pytester, "--grd-scale=smoke", "--grd-save-baseline")
+    result.stdout.fnmatch_lines(
+        ["grd baseline: saved 3 hypothesis(es), 4 case(s) at scale 'smoke' to *grd-baseline.json"]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # saving changes no exit status
+    return pytester
+
+
+def test_saved_file_content(saved: pytest.Pytester) -> None:
+    data = json.loads((saved.path / "grd-baseline.json").read_text())
+    assert data["format"] == "pytest-grd-baseline"
+    section = data["scales"]["smoke"]
+    assert section["scale"] == "smoke"
+    hyps = section["hypotheses"]
+    assert sorted(hyps) == ["hyp_bad", "hyp_lr", "hyp_other"]
+    assert hyps["hyp_bad"]["verdict"] == "REJECTED"
+    assert hyps["hyp_lr"]["file"] == "test_exp.py"
+    case = hyps["hyp_lr"]["cases"]["hyp_lr[lr=0.1]"]
+    assert case["verdict"] == "VALIDATED"
+    assert case["metrics"]["acc"]["value"] == pytest.approx(0.9)
+    assert case["metrics"]["acc"]["direction"] == "higher"
+    assert case["metrics"]["acc"]["tolerance"] == pytest.approx(0.045)
+
+
+def test_unchanged_exits_zero_with_rejected_as_recorded(saved: pytest.Pytester) -> None:
+    result = _run(saved, "--grd-scale=smoke", "--grd-baseline", "--grd-report=out")
+    result.stdout.fnmatch_lines(
+        [
+            "*= grd baseline =*",
+            "grd baseline: no change against *grd-baseline.json (3 hypothesis(es), 4 case(s)*",
+            "grd baseline: exit status 0: every failed case is as the baseline records",
+        ]
+    )
+    assert result.ret == 0
+    doc = json.loads((saved.path / "out" / "report.json").read_text())
+    assert doc["meta"]["baseline"]["discrepancies"] == []
+    assert "No change against the baseline." in (saved.path / "out" / "report.html").read_text()
+
+
+def test_flipped_verdict_fails(saved: pytest.Pytester) -> None:
+    _write(saved, three=2)
+    result = _run(saved, "--grd-scale=smoke", "--grd-baseline", "--grd-report=out")
+    result.stdout.fnmatch_lines(
+        [
+            "grd baseline: 2 change(s) against *grd-baseline.json (scale 'smoke')",
+            "FLIPPED hyp_bad: verdict REJECTED -> VALIDATED*",
+            "FLIPPED hyp_bad: verdict REJECTED -> VALIDATED",
+        ]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    html = (saved.path / "out" / "report.html").read_text()
+    assert '<div class="discrepancy"><b>FLIPPED</b> <code>hyp_bad</code>' in html
+    md = (saved.path / "out" / "report.md").read_text()
+    assert "- **FLIPPED** `hyp_bad`: verdict REJECTED -&gt; VALIDATED" in md
+
+
+def test_drifted_metric_fails_only_in_the_bad_direction(saved: pytest.Pytester) -> None:
+    _write(saved, acc=0.95)  # better: no change
+    assert _run(saved, "--grd-scale=smoke", "--grd-baseline").ret == 0
+    _write(saved, acc=0.7)
+    result = _run(saved, "--grd-scale=smoke", "--grd-baseline")
+    result.stdout.fnmatch_lines(
+        [
+            "DRIFTED hyp_lr[[]lr=0.01[]]: metric acc 0.81 -> 0.71 (-0.1; higher is better, "
+            "tolerance 0.0405)",
+            "DRIFTED hyp_lr[[]lr=0.1[]]: metric acc 0.9 -> 0.8 *",
+        ]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_missing_hypothesis_fails_deselected_does_not(saved: pytest.Pytester) -> None:
+    result = _run(saved, "--grd-scale=smoke", "--grd-baseline", "-k", "not other")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["grd baseline: 1 left out of this run"])
+    # Only test_exp.py collected: hyp_other's file lies outside, so not missing.
+    # (A path right after --grd-baseline would be taken as the baseline's.)
+    assert _run(saved, "test_exp.py", "--grd-scale=smoke", "--grd-baseline").ret == 0
+    _write(saved, other=False)
+    result = _run(saved, "--grd-scale=smoke", "--grd-baseline")
+    result.stdout.fnmatch_lines(
+        ["MISSING hyp_other: recorded as VALIDATED in the baseline but no longer exists"]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_other_failures_still_fail(saved: pytest.Pytester) -> None:
+    saved.makepyfile(test_plain="def test_plain():\n    assert False\n")
+    result = _run(saved, "--grd-scale=smoke", "--grd-baseline")
+    result.stdout.fnmatch_lines(["grd baseline: no change against *"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    saved.makepyfile(test_plain="import nonexistent_module_xyz\n")
+    result = _run(saved, "--grd-scale=smoke", "--grd-baseline")
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # a collection error
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            None,
+            "ERROR: grd: baseline */nope.json does not exist; record one with --grd-save-baseline",
+        ),
+        ("{oops", "ERROR: grd: baseline */nope.json is malformed: not JSON*"),
+    ],
+    ids=["missing-file", "malformed-file"],
+)
+def test_unusable_baseline_is_a_usage_error(
+    pytester: pytest.Pytester, content: str | None, message: str
+) -> None:
+    _write(pytester)
+    if content is not None:
+        (pytester.path / "nope.json").write_text(content)
+    result = _run(pytester, "--grd-baseline=nope.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_other_scale_is_not_compared(saved: pytest.Pytester) -> None:
+    result = _run(saved, "--grd-baseline")  # scale 'full'; the file has 'smoke'
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: grd: baseline *grd-baseline.json has no results at scale 'full' "
+            "(it has: smoke); a baseline is compared only at its own scale: record one with "
+            "--grd-scale full --grd-save-baseline"
+        ]
+    )
+
+
+def test_under_xdist(saved: pytest.Pytester) -> None:
+    """Workers report what they collected: -k deselection is no 'missing'
+    there either, and a hypothesis that is gone is."""
+    _write(saved, other=False)
+    result = saved.runpytest_subprocess(
+        "--grd-no-tracking",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "2",
+        "--grd-scale=smoke",
+        "--grd-baseline",
+        "-k",
+        "lr or bad",
+    )
+    result.stdout.fnmatch_lines(
+        ["MISSING hyp_other: recorded as VALIDATED in the baseline but no longer exists"]
+    )
+    assert "hyp_lr" not in "".join(line for line in result.outlines if "MISSING" in line)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    _write(saved)
+    result = saved.runpytest_subprocess(
+        "--grd-no-tracking",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "2",
+        "--grd-scale=smoke",
+        "--grd-baseline",
+        "-k",
+        "not bad",
+    )
+    result.stdout.fnmatch_lines(["grd baseline: no change against *", "*1 left out of this run"])
+    assert result.ret == 0
