@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from setup_data import DataSetupError, ensure  # noqa: E402
+from setup_data import DataSetupError, ensure
 
 
 def pytest_configure(config: pytest.Config) -> None:
