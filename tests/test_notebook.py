@@ -11,6 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jupytext  # noqa: F401  (imported before in-process runs: pytester keeps them loaded)
+import nbformat  # noqa: F401
+import papermill  # noqa: F401
 import pytest
 
 from tests.conftest import RecordSink
@@ -343,3 +346,27 @@ def test_xdist_two_workers(pytester: pytest.Pytester, sink: RecordSink) -> None:
     assert {r["worker"] for r in records.values()} <= {"gw0", "gw1"}
     assert records["hyp_nb_py[lr=0.9]"]["metrics"] == {"acc": 1.0}
     assert records["hyp_nb_ipynb[seed=0]"]["reason"].startswith("error in cell 2 `def f():`")
+
+
+def test_metrics_and_executed_notebook_reach_mlflow(
+    pytester: pytest.Pytester, sink: RecordSink
+) -> None:
+    from mlflow.tracking import MlflowClient  # before the run, like the imports above
+
+    (pytester.path / "test_train.py").write_text(TRAIN_PY.replace("[0.5, 0.01]", "[0.5]"))
+    (pytester.path / "data.txt").write_text("local")
+    uri = f"sqlite:///{pytester.path / 'mlflow.db'}"
+    result = pytester.runpytest("--grd-tracking-uri", uri)
+    result.assert_outcomes(passed=1)
+    [record] = sink.records()
+    assert record["verdict"] == "VALIDATED" and record["run_id"]
+    client = MlflowClient(tracking_uri=uri)
+    run = client.get_run(record["run_id"])
+    assert run.data.metrics["acc"] == 1.0
+    history = client.get_metric_history(record["run_id"], "acc")
+    assert sorted((m.step, m.value) for m in history) == [(0, 0.5), (1, 1.0)]
+    artifacts = [a.path for a in client.list_artifacts(record["run_id"])]
+    assert "hyp_nb_py[lr=0.5].ipynb" in artifacts
+    # The notebook saw its own run id.
+    executed = Path(record["extra"]["executed_notebook"]).read_text()
+    assert f"run='{record['run_id']}'" in executed

@@ -17,6 +17,7 @@ from .spec import NotebookCase, NotebookError, NotebookSpec, expand_cases
 if TYPE_CHECKING:
     from _pytest._code.code import TerminalRepr
 
+    from ..case import Case
     from .plugin import NotebookPlugin
 
 __all__ = ["NotebookFile", "NotebookItem"]
@@ -105,9 +106,8 @@ class NotebookItem(pytest.Item):
         return cast("NotebookPlugin", self.config.pluginmanager.get_plugin("grd-notebook"))
 
     def runtest(self) -> None:
-        from ..tracking.run import run_for_case
         from .execute import CellInconclusive, has_parameters_cell, read_notebook, run_notebook
-        from .metrics import METRICS_PARAMETER, read_metrics
+        from .metrics import METRICS_PARAMETER
 
         case = self.stash[CASE_KEY]
         plugin = self._plugin()
@@ -143,21 +143,29 @@ class NotebookItem(pytest.Item):
                 metrics_path=metrics_path,
             )
         finally:
-            points, bad = read_metrics(metrics_path)
-            for point in points:
-                case.log_metric(point.key, point.value, point.step)
-            if bad:
-                case.force_inconclusive(
-                    f"{bad} unreadable line(s) in the notebook's metrics side channel"
-                )
-            if output.exists():
-                case.record.extra["executed_notebook"] = str(output)
-                run = run_for_case(case)
-                log_artifact = getattr(run, "log_artifact", None)
-                if callable(log_artifact):
-                    log_artifact(output)
-                elif str(output) not in case.record.artifacts:
-                    case.record.artifacts.append(str(output))
+            self._collect_results(case, output, metrics_path)
+
+    def _collect_results(self, case: Case, output: Path, metrics_path: Path) -> None:
+        """Metrics from the side channel and the executed notebook go to the
+        case's run (its record, and MLflow when tracking is on), whatever the
+        verdict."""
+        from ..tracking.run import run_for_case
+        from .metrics import read_metrics
+
+        run = run_for_case(case)
+        points, bad = read_metrics(metrics_path)
+        for point in points:
+            try:
+                run.log_metric(point.key, point.value, point.step)
+            except ValueError as exc:  # a metric name MLflow refuses
+                case.force_inconclusive(f"notebook metric refused: {exc}")
+        if bad:
+            case.force_inconclusive(
+                f"{bad} unreadable line(s) in the notebook's metrics side channel"
+            )
+        if output.exists():
+            case.record.extra["executed_notebook"] = str(output)
+            run.log_artifact(output)
 
     def repr_failure(
         self,
