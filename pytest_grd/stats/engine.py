@@ -258,7 +258,7 @@ def _reason(r: StatsResult) -> str:
         else:
             tail += (
                 "; the observed effect sits too close to the boundary for any practical "
-                "number of seeds to decide it"
+                f"number of {r.unit} to decide it"
             )
         return f"{head}: {tail}"
     return head
@@ -472,38 +472,43 @@ class _Refusal(Exception):
     """The test cannot reach a decision with these samples."""
 
 
+def _constant(values: Array) -> bool:
+    """All values equal up to rounding (a mean of 0.4s is not exactly 0.4, so
+    ``var == 0`` misses it and the t statistic explodes)."""
+    scale = float(np.max(np.abs(values))) if len(values) else 0.0
+    return float(np.ptp(values)) <= 1e-12 * max(scale, 1e-300)
+
+
 def _refusal_reason(
     test: str, new: Array, base: Array | None, alpha: float, unit: str
 ) -> str | None:
     sizes = [len(new)] if base is None else [len(new), len(base)]
-    arms = " vs ".join(str(k) for k in sizes)
+    sizes_text = " vs ".join(str(k) for k in sizes)
     name = TEST_NAMES[test]
     if min(sizes) < 2:
-        return f"{name} needs at least 2 {unit} per arm, got {arms}"
+        return f"{name} needs at least 2 {unit} per arm, got {sizes_text}"
     if test in ("welch", "one_sample_t"):
-        spread = [float(np.var(new, ddof=1))]
-        if base is not None:
-            spread.append(float(np.var(base, ddof=1)))
-        if all(s == 0 for s in spread):
+        arms = [new] if base is None else [new, base]
+        if all(_constant(a) for a in arms):
             which = "both arms have" if base is not None else "the sample has"
             return (
-                f"{which} zero variance ({arms} {unit}, every value identical); "
+                f"{which} zero variance ({sizes_text} {unit}, every value identical); "
                 "a t-test needs spread"
             )
     min_p = min_attainable_p(test, sizes)
     if min_p is not None and min_p >= alpha:
         return (
-            f"an exact {name} with {arms} {unit} cannot reach p < {alpha:g} "
+            f"an exact {name} with {sizes_text} {unit} cannot reach p < {alpha:g} "
             f"(smallest possible p = {min_p:.3g}); add {unit} or use test='welch'"
         )
     if test == "bootstrap_bca":
         if min(sizes) < MIN_BOOTSTRAP_N:
             return (
                 f"the BCa bootstrap needs at least {MIN_BOOTSTRAP_N} {unit} per arm to hold "
-                f"its error rate, got {arms}; use test='welch'"
+                f"its error rate, got {sizes_text}; use test='welch'"
             )
-        if all(float(np.ptp(a)) == 0 for a in ([new] if base is None else [new, base])):
-            return f"every arm has identical values ({arms}); the bootstrap needs spread"
+        if all(_constant(a) for a in ([new] if base is None else [new, base])):
+            return f"every arm has identical values ({sizes_text}); the bootstrap needs spread"
     return None
 
 
