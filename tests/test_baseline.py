@@ -199,5 +199,5 @@ def test_load_round_trip_and_malformed_files(tmp_path: Path) -> None:
         "direction"
     ] = "up"
     path.write_text(json.dumps(broken))
-    with pytest.raises(BaselineError, match="metric 'acc' of case 'h\\[lr=0.1\\]'.*direction"):
+    with pytest.raises(BaselineError, match=r"metric 'acc' of case 'h\[lr=0.1\]'.*direction"):
         load_baseline(path)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+# In-process pytester runs restore sys.modules afterwards, and numpy (which
+# the report's plots import) cannot be loaded twice in one process: load it
+# before any inner session does.
+import matplotlib.figure  # noqa: F401
 import pytest
 
 EXPERIMENTS = """
