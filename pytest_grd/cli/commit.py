@@ -64,7 +64,7 @@ def _lineage_lines(result: HypothesisResult) -> list[str]:
             if not target or target in seen:
                 continue
             digest = entry.get("md5") or entry.get("hash") or entry.get("digest")
-            rev = entry.get("resolved_rev") or entry.get("rev")
+            rev = entry.get("rev_resolved") or entry.get("rev_requested")
             parts = []
             if digest:
                 parts.append(f"md5 {digest}")
@@ -163,7 +163,7 @@ def _dvc_files(lineage: Iterable[dict[str, Any]], root: Path) -> set[Path]:
     for entry in lineage:
         named = entry.get("dvc_file") or entry.get("dvcfile")
         targets = [named] if named else []
-        targets += [entry.get("path"), entry.get("target")]
+        targets += [entry.get("target"), entry.get("path")]
         for target in targets:
             if not target:
                 continue
