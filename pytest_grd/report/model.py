@@ -123,6 +123,8 @@ class ReportView:
 
 def fmt_value(value: Any) -> str:
     """A compact rendering of a number, list or value for a table cell."""
+    if type(value) is float:  # the common case first: a metric
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -225,19 +227,21 @@ _LINEAGE_KEYS = (
 
 def _lineage(cases: Sequence[CaseRecord]) -> list[dict[str, str]]:
     """Distinct lineage entries of a hypothesis, with how many cases read each."""
-    seen: dict[tuple[str, ...], dict[str, str]] = {}
+    seen: dict[Any, dict[str, str]] = {}
+    counts: dict[Any, int] = {}
     for case in cases:
         for entry in case.lineage:
             if not isinstance(entry, Mapping):
                 continue
-            row = {k: fmt_value(entry.get(k)) for k in _LINEAGE_KEYS}
-            key = tuple(row.values())
-            if key in seen:
-                seen[key]["cases"] = str(int(seen[key]["cases"]) + 1)
-            else:
-                row["cases"] = "1"
-                seen[key] = row
-    return list(seen.values())
+            key: Any = tuple(entry.get(k) for k in _LINEAGE_KEYS)
+            try:
+                hash(key)
+            except TypeError:  # a schema or validation given as a dict
+                key = repr(key)
+            if key not in seen:
+                seen[key] = {k: fmt_value(entry.get(k)) for k in _LINEAGE_KEYS}
+            counts[key] = counts.get(key, 0) + 1
+    return [{**row, "cases": str(counts[key])} for key, row in seen.items()]
 
 
 def _columns(cases: Iterable[CaseRecord], attr: str) -> list[str]:
