@@ -105,3 +105,26 @@ def test_no_hypotheses_no_report(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["grd report: no hypothesis ran; no report written"])
     assert not Path(pytester.path / "out").exists()
     assert result.ret == 0
+
+
+def test_run_ids_from_real_tracking(pytester: pytest.Pytester) -> None:
+    """With MLflow tracking on, the report and the JUnit XML carry each case's
+    run id (the link form for http servers is covered in test_report_render)."""
+    import xml.etree.ElementTree as ET
+
+    pytester.makepyfile(test_exp=EXPERIMENTS)
+    uri = f"sqlite:///{pytester.path.as_posix()}/m.db"
+    pytester.runpytest_subprocess(
+        "--grd-tracking-uri", uri, "--grd-report=out", "--junitxml=junit.xml", "-k", "bad"
+    )
+    doc = json.loads((pytester.path / "out" / "report.json").read_text())
+    (case,) = doc["hypotheses"][0]["cases"]
+    assert len(case["run_id"]) == 32
+    assert case["tracking_uri"] == uri
+    html = (pytester.path / "out" / "report.html").read_text()
+    assert f"<code>{case['run_id'][:12]}</code>" in html
+    junit = ET.parse(pytester.path / "junit.xml").getroot()
+    run_ids = [
+        p.attrib["value"] for p in junit.iter("property") if p.attrib["name"] == "grd.run_id"
+    ]
+    assert run_ids == [case["run_id"]]
