@@ -1,0 +1,232 @@
+"""Tracking's pure parts: URI resolution, tags, record round-trip, the run buffer."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pytest_grd.case import Case
+from pytest_grd.marker import HypothesisSpec
+from pytest_grd.record import CaseRecord, HypothesisResult
+from pytest_grd.tracking.run import GrdRun, MetricPoint, run_for_case
+from pytest_grd.tracking.settings import (
+    TrackingUnavailable,
+    check_reachable,
+    experiment_name,
+    lock_path,
+    redact_uri,
+    resolve_tracking_uri,
+    sqlite_path,
+)
+from pytest_grd.tracking.tags import (
+    MAX_TAG_VALUE,
+    case_params,
+    check_key,
+    env_tags,
+    git_tags,
+    param_value,
+    record_from_tags,
+    record_tags,
+    result_tags,
+    stats_metrics_and_tags,
+)
+
+
+def test_uri_order_option_ini_env_default(tmp_path: Path) -> None:
+    env = {"MLFLOW_TRACKING_URI": "http://env:5000"}
+    assert resolve_tracking_uri("http://opt", "http://ini", env, tmp_path) == (
+        "http://opt",
+        "--grd-tracking-uri",
+    )
+    assert resolve_tracking_uri(None, "http://ini", env, tmp_path)[0] == "http://ini"
+    assert resolve_tracking_uri(None, "", env, tmp_path) == (
+        "http://env:5000",
+        "MLFLOW_TRACKING_URI",
+    )
+    uri, source = resolve_tracking_uri(None, None, {}, tmp_path)
+    assert (uri, source) == (f"sqlite:///{tmp_path.as_posix()}/mlflow.db", "default")
+    assert sqlite_path(uri) == tmp_path / "mlflow.db"
+
+
+def test_experiment_name_and_paths(tmp_path: Path) -> None:
+    assert experiment_name("", tmp_path / "proj") == "proj"
+    assert experiment_name(" mine ", tmp_path) == "mine"
+    assert sqlite_path("sqlite:///:memory:") is None
+    assert sqlite_path("http://x") is None
+    assert lock_path(f"sqlite:///{tmp_path}/m.db") == tmp_path / "m.db.grd-lock"
+    assert lock_path("http://a:1") == lock_path("http://a:1") != lock_path("http://a:2")
+    assert redact_uri("https://bob:s3cret@host/x") == "https://bob:***@host/x"
+    assert redact_uri("sqlite:////a/b.db") == "sqlite:////a/b.db"
+
+
+def test_unreachable_server_is_one_line_naming_the_uri() -> None:
+    with pytest.raises(TrackingUnavailable) as err:
+        check_reachable("http://127.0.0.1:9", timeout=2)
+    message = str(err.value)
+    assert "http://127.0.0.1:9" in message and "\n" not in message
+    check_reachable("sqlite:///x.db")  # databases are not probed
+
+
+def test_keys_and_param_values() -> None:
+    assert check_key("metric", "val/acc 1:2") == "val/acc 1:2"
+    for bad in ("", "a!b", "x" * 251, "../up"):
+        with pytest.raises(ValueError, match="invalid metric name"):
+            check_key("metric", bad)
+    assert param_value(0.1) == "0.1"
+    assert param_value(True) == "true"
+    assert param_value([1, 2]) == "[1, 2]"
+    assert len(param_value("x" * 7000)) == 6000
+    record = CaseRecord(hypothesis="h", nodeid="n", name="h", params={"lr": 0.01}, seed=3)
+    assert case_params(record) == {"lr": "0.01", "seed": "3"}
+
+
+def test_env_tags_only_allowlisted() -> None:
+    env = {"SECRET_TOKEN": "abc", "RUN_LABEL": "night"}
+    assert env_tags(["RUN_LABEL", "MISSING"], env) == {"grd.env.RUN_LABEL": "night"}
+    assert env_tags([], env) == {}
+
+
+def test_record_round_trip_whole_and_chunked() -> None:
+    small = CaseRecord(hypothesis="h", nodeid="t.py::a", name="h[a=1]", metrics={"acc": 0.9})
+    tags = record_tags(small)
+    assert set(tags) == {"grd.record"}
+    assert record_from_tags(tags) == json.loads(json.dumps(small.to_dict()))
+    big = CaseRecord(
+        hypothesis="h",
+        nodeid="t.py::b",
+        name="h",
+        metrics={f"m{i}": float(i) for i in range(2000)},
+    )
+    tags = record_tags(big)
+    assert int(tags["grd.record.chunks"]) > 1
+    assert all(len(v) <= MAX_TAG_VALUE for v in tags.values())
+    back = record_from_tags(tags)
+    assert back is not None and CaseRecord.from_dict(back).metrics == big.metrics
+    # A missing chunk is no record, not a wrong one.
+    del tags["grd.record.1"]
+    assert record_from_tags(tags) is None
+
+
+def test_stats_split_into_metrics_and_tags() -> None:
+    stats = {
+        "p_value": 0.01,
+        "p_adjusted": 0.03,
+        "ci": [0.1, 0.4],
+        "effect_size": 1.2,
+        "n": [5, 5],
+        "test": "welch",
+        "decided": True,
+    }
+    metrics, tags = stats_metrics_and_tags(stats)
+    assert metrics == {
+        "grd.p_value": 0.01,
+        "grd.p_adjusted": 0.03,
+        "grd.ci_low": 0.1,
+        "grd.ci_high": 0.4,
+        "grd.effect_size": 1.2,
+        "grd.n_0": 5.0,
+        "grd.n_1": 5.0,
+    }
+    assert tags["grd.stats.test"] == "welch"
+    assert tags["grd.stats.decided"] == "true"
+    assert json.loads(tags["grd.stats"])["p_value"] == 0.01
+    cases = [CaseRecord(hypothesis="h", nodeid="a", name="a", verdict="VALIDATED")]
+    result = HypothesisResult("h", "c", "VALIDATED", "all 1 case(s) validated", cases, stats)
+    metrics, tags = result_tags(result)
+    assert metrics["grd.n_validated"] == 1.0 and metrics["grd.p_value"] == 0.01
+    assert tags["grd.verdict"] == "VALIDATED"
+
+
+def test_git_tags_from_a_real_repository(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", "-b", "exp"], cwd=tmp_path, check=True)
+    (tmp_path / "a.py").write_text("x = 1\n")
+    subprocess.run(["git", "add", "a.py"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "commit", "-qm", "init"], cwd=tmp_path, check=True)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    tags = git_tags(tmp_path)
+    assert tags["mlflow.source.git.commit"] == head
+    assert tags["mlflow.source.git.branch"] == "exp"
+    assert tags["mlflow.source.git.dirty"] == "false"
+    assert git_tags(tmp_path / "nowhere") == {}
+
+
+class _Writer:
+    """A stand-in for the MLflow writer: records what a flush would send."""
+
+    def __init__(self) -> None:
+        self.run_id = "r1"
+        self.metrics: list[MetricPoint] = []
+        self.params: dict[str, str] = {}
+        self.tags: dict[str, str] = {}
+        self.sent: list[int] = []
+        self.artifacts: list[tuple[str, str | None]] = []
+
+    client = None
+    mlflow = None
+
+    def full(self) -> bool:
+        return len(self.metrics) >= 1000
+
+    def flush(self) -> None:
+        self.sent.append(len(self.metrics))
+        self.metrics, self.params, self.tags = [], {}, {}
+
+    def log_artifact(self, local_path: str, artifact_path: str | None) -> None:
+        self.artifacts.append((local_path, artifact_path))
+
+    def log_artifacts(self, local_dir: str, artifact_path: str | None) -> None:
+        self.artifacts.append((local_dir, artifact_path))
+
+
+def _case() -> Case:
+    return Case(HypothesisSpec("hyp_1"), CaseRecord(hypothesis="hyp_1", nodeid="t::a", name="a"))
+
+
+def test_untracked_run_records_into_the_case(tmp_path: Path) -> None:
+    case = _case()
+    run = run_for_case(case)
+    assert run_for_case(case) is run and not run.tracking and run.client is None
+    run.log_metric("loss", 1.0)
+    run.log_metrics({"loss": 0.5, "acc": 0.7}, step=10)
+    run.log_params({"epochs": 3})
+    run.log_param("epochs", 3)  # same value: fine
+    with pytest.raises(ValueError, match="already logged"):
+        run.log_param("epochs", 4)
+    run.set_tags({"note": "x"})
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "m.txt").write_text("1")
+    (tmp_path / "f.png").write_text("1")
+    run.log_artifact(tmp_path / "f.png", "plots")
+    run.log_artifacts(tmp_path / "out")
+    with pytest.raises(FileNotFoundError):
+        run.log_artifact(tmp_path / "missing")
+    assert case.record.metrics == {"loss": 0.5, "acc": 0.7}
+    assert case.history["loss"] == [(0, 1.0), (10, 0.5)]
+    assert case.record.params == {"epochs": 3}
+    assert case.record.extra["tags"] == {"note": "x"}
+    assert case.record.artifacts == ["plots/f.png", "m.txt"]
+
+
+def test_tracked_run_buffers_and_flushes_when_a_batch_is_full(tmp_path: Path) -> None:
+    case = _case()
+    writer = _Writer()
+    run = run_for_case(case)
+    run.attach(writer)
+    for i in range(1500):
+        run.log_metric("loss", 1.0 / (i + 1))
+    assert writer.sent == [1000]  # one full batch went out, the rest waits
+    assert len(writer.metrics) == 500
+    assert writer.metrics[-1][0] == "loss" and writer.metrics[-1][3] == 1499
+    run.log_param("lr", 0.1)
+    assert writer.params == {"lr": "0.1"}
+    (tmp_path / "a.txt").write_text("a")
+    run.log_artifact(tmp_path / "a.txt")
+    assert writer.artifacts == [(str(tmp_path / "a.txt"), None)]
+    run.flush()
+    assert writer.sent == [1000, 500]
+    assert isinstance(run, GrdRun) and run.tracking
