@@ -58,12 +58,19 @@ def render_summary(view: ReportView) -> str:
         f"**{len(view.hypotheses)} hypotheses**: {counts or 'none'} ({case_counts or 'no'} cases)"
     )
     header = dict(view.header)
-    if header.get("git commit"):
-        lines.append("")
-        lines.append(
-            f"Commit {escape(header['git commit'])} · scale {code(header.get('scale', ''))} · "
-            f"{escape(header.get('date', ''))}"
+    commit = header.get("git commit", "")
+    lines.append("")
+    lines.append(
+        " · ".join(
+            part
+            for part in (
+                f"Commit {escape(commit)}" if commit and not commit.startswith("not ") else "",
+                f"scale {code(header.get('scale', ''))}" if header.get("scale") else "",
+                escape(header.get("date", "")),
+            )
+            if part
         )
+    )
     lines.append("")
     if view.hypotheses:
         rows = [
