@@ -13,14 +13,14 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 #: What docs/examples.md says each hypothesis gets.  hyp_006 reads data v1 at a
-#: git revision of a DVC project in a subdirectory (``dvc init --subdir``);
-#: its recorded verdict is whatever the baseline holds (see docs/examples.md).
+#: git revision of a DVC project in a subdirectory (``dvc init --subdir``).
 DOCUMENTED = {
     "hyp_001": "VALIDATED",
     "hyp_002": "REJECTED",
     "hyp_003": "VALIDATED",
     "hyp_004": "VALIDATED",
     "hyp_005": "VALIDATED",
+    "hyp_006": "VALIDATED",
     "tree_baseline": "VALIDATED",
 }
 

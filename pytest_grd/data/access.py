@@ -142,6 +142,7 @@ class DataStore:
         self.frames = FrameCache(copy_frame, max_entries=max_frames)
         self._repo: Any = None
         self._shas: dict[str, str] = {}
+        self._git_prefix: str | None = None
         self._dvcfs: dict[str | None, Any] = {}
         self._resolved: dict[tuple[str, str], Resolved] = {}
         self._hashes: dict[tuple[str, int, int, int, str], str] = {}
@@ -219,15 +220,28 @@ class DataStore:
             self._dvcfs[sha] = fs
         return fs
 
+    def _git_path(self, rel: str) -> str:
+        """``rel`` (relative to the DVC root) as git's tree names it: a DVC
+        project made with ``dvc init --subdir`` sits below the git top level."""
+        prefix = self._git_prefix
+        if prefix is None:
+            try:
+                top = Path(self.repo.scm.root_dir).resolve()
+                prefix = PurePosixPath(Path(str(self.root)).resolve().relative_to(top)).as_posix()
+            except Exception:  # no git repository: nothing to prefix
+                prefix = "."
+            self._git_prefix = prefix
+        return rel if prefix in ("", ".") else f"{prefix}/{rel}"
+
     def _read_text(self, rel: str, sha: str | None) -> str | None:
         """A small file (a ``.dvc`` file) from the working tree or git at ``sha``."""
         if sha is None:
             path = self.base / rel
             return path.read_text(encoding="utf-8") if path.is_file() else None
         gitfs = self.repo.scm.get_fs(sha)
-        if not gitfs.isfile(rel):
+        if not gitfs.isfile(self._git_path(rel)):
             return None
-        return bytes(gitfs.cat_file(rel)).decode("utf-8")
+        return bytes(gitfs.cat_file(self._git_path(rel))).decode("utf-8")
 
     def _tracked(self, rel: str, sha: str | None, rev: str | None) -> _Tracked | None:
         """What DVC records for ``rel`` at ``sha`` (``None``: not DVC-tracked)."""
@@ -264,8 +278,8 @@ class DataStore:
     def _in_git(self, rel: str, sha: str | None) -> bool:
         try:
             if sha is None:
-                return bool(self.repo.scm.is_tracked(rel))
-            return bool(self.repo.scm.get_fs(sha).exists(rel))
+                return bool(self.repo.scm.is_tracked(self._git_path(rel)))
+            return bool(self.repo.scm.get_fs(sha).exists(self._git_path(rel)))
         except Exception:  # no git repository, or no commit yet
             return False
 
@@ -565,14 +579,15 @@ class DataStore:
         """A file kept in git itself (not DVC) at a revision."""
         gitfs = self.repo.scm.get_fs(sha)
         where = f"{rev} ({sha[:10]})"
-        if not gitfs.exists(rel):
+        rel_git = self._git_path(rel)
+        if not gitfs.exists(rel_git):
             raise missing(f"{rel} does not exist at {where}: neither DVC- nor git-tracked there")
-        if gitfs.isdir(rel):
+        if gitfs.isdir(rel_git):
             raise missing(
                 f"{rel} at {where} is a git-tracked directory; track data directories with "
                 "`dvc add` to read them at a revision"
             )
-        data = bytes(gitfs.cat_file(rel))
+        data = bytes(gitfs.cat_file(rel_git))
         md5 = hashlib.md5(data).hexdigest()
         final = self.grd_dir / "objects" / md5
         dest = final / PurePosixPath(rel).name
