@@ -34,6 +34,12 @@ def test_other():
 """
 
 
+@pytest.fixture(autouse=True)
+def _no_job_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sessions under test must not append to the CI job's own summary."""
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+
+
 def _write(pytester: pytest.Pytester, acc: float = 0.8, three: int = 3, other: bool = True) -> None:
     pytester.makepyfile(test_exp=EXPERIMENTS.format(acc=acc, three=three))
     if other:
@@ -215,3 +221,50 @@ def test_under_xdist(saved: pytest.Pytester) -> None:
     )
     result.stdout.fnmatch_lines(["grd baseline: no change against *", "*1 left out of this run"])
     assert result.ret == 0
+
+
+def test_crashed_worker_fails_even_as_recorded(pytester: pytest.Pytester) -> None:
+    """A case whose worker died fails the run, whatever the baseline says."""
+    pytester.makepyfile(
+        test_crash="""
+import os, pytest
+
+@pytest.mark.hypothesis("hyp_crash", claim="survives")
+@pytest.mark.parametrize("n", [1, 2])
+def test_die(n):
+    if n == 2:
+        os._exit(3)
+"""
+    )
+    cases = {
+        f"hyp_crash[n={n}]": {
+            "nodeid": f"test_crash.py::test_die[{n}]",
+            "verdict": verdict,
+            "metrics": {},
+        }
+        for n, verdict in ((1, "VALIDATED"), (2, "INCONCLUSIVE"))
+    }
+    baseline = {
+        "format": "pytest-grd-baseline",
+        "format_version": 1,
+        "scales": {
+            "full": {
+                "scale": "full",
+                "hypotheses": {
+                    "hyp_crash": {
+                        "verdict": "INCONCLUSIVE",
+                        "file": "test_crash.py",
+                        "cases": cases,
+                    }
+                },
+            }
+        },
+    }
+    (pytester.path / "grd-baseline.json").write_text(json.dumps(baseline))
+    result = pytester.runpytest_subprocess(
+        "--grd-no-tracking", "-p", "no:cacheprovider", "-n", "2", "--grd-baseline"
+    )
+    result.stdout.fnmatch_lines(
+        ["grd baseline: no change against *", "grd baseline: 1 case(s) crashed"]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED

@@ -30,6 +30,12 @@ def test_plain():
 """
 
 
+@pytest.fixture(autouse=True)
+def _no_job_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sessions under test must not append to the CI job's own summary."""
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+
+
 def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     pytester.makepyfile(test_exp=EXPERIMENTS)
     return pytester.runpytest_subprocess("--grd-no-tracking", "-p", "no:cacheprovider", *args)
