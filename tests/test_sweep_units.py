@@ -133,7 +133,8 @@ def _scheduler(
     from pytest_grd.sweep.xdist_scheduler import LongestFirstScheduling
 
     config = pytester.parseconfig("--tx=2*popen")
-    sched = LongestFirstScheduling(config, None, durations)
+    # A frozen clock: estimates then depend on durations alone.
+    sched = LongestFirstScheduling(config, None, durations, clock=lambda: 0.0)
     nodes = [_Node("gw0"), _Node("gw1")]
     for node in nodes:
         sched.add_node(node)
@@ -147,18 +148,44 @@ def test_scheduler_deals_longest_cases_to_different_workers(pytester: pytest.Pyt
     collection = [f"t{i}" for i in range(6)]
     durations = {"t0": 1, "t1": 1, "t2": 1, "t3": 1, "t4": 10, "t5": 9}
     sched, (gw0, gw1) = _scheduler(pytester, collection, durations)
-    # Two per worker (running + next), round-robin from the longest.
-    assert gw0.sent == [4, 0] and gw1.sent == [5, 1]
+    # The two longest start on different workers; each holds a next case.
+    assert gw0.sent == [4, 1] and gw1.sent == [5, 0]
     assert sched.pending == [2, 3]
-    # gw1 finishes t5: it gets the longest case left, one at a time.
+    # A worker that finishes a case gets the longest case left, one at a time.
     sched.mark_test_complete(gw1, 5, duration=9)
-    assert gw1.sent == [5, 1, 2]
+    assert gw1.sent == [5, 0, 2]
     sched.mark_test_complete(gw0, 4, duration=10)
-    assert gw0.sent == [4, 0, 3]
+    assert gw0.sent == [4, 1, 3]
     assert not sched.pending
     # Nothing left: a worker that drops below two is shut down.
-    sched.mark_test_complete(gw0, 0)
+    sched.mark_test_complete(gw0, 1)
     assert gw0.shutting_down and not gw1.shutting_down
+
+
+def test_scheduler_releases_a_worker_whose_case_outlasts_the_rest(
+    pytester: pytest.Pytester,
+) -> None:
+    # Eight short cases, then one as long as all of them together.
+    collection = [f"s{i}" for i in range(8)] + ["long"]
+    durations = {**{f"s{i}": 0.3 for i in range(8)}, "long": 2.4}
+    sched, (gw0, gw1) = _scheduler(pytester, collection, durations)
+    # gw0 starts the long case first; handing it a short case to run after it
+    # would end the sweep at 2.7 s instead of 2.4 s: it is released instead.
+    assert gw0.sent == [8] and gw0.shutting_down
+    assert gw1.sent == [0, 1] and not gw1.shutting_down
+    for done, expected_next in zip(range(6), range(2, 8), strict=True):
+        sched.mark_test_complete(gw1, done, duration=0.3)
+        assert gw1.sent[-1] == expected_next
+    assert gw0.sent == [8]
+
+
+def test_scheduler_never_releases_on_unknown_durations(pytester: pytest.Pytester) -> None:
+    collection = [f"s{i}" for i in range(8)] + ["long"]
+    sched, (gw0, gw1) = _scheduler(pytester, collection, {})
+    # A first run: collection order, two cases each, nobody released.
+    assert gw0.sent == [0, 2] and gw1.sent == [1, 3]
+    assert not gw0.shutting_down and not gw1.shutting_down
+    assert sched.pending == [4, 5, 6, 7, 8]
 
 
 def test_scheduler_with_fewer_cases_than_slots(pytester: pytest.Pytester) -> None:
@@ -171,10 +198,10 @@ def test_scheduler_requeues_a_crashed_workers_next_case(pytester: pytest.Pyteste
     collection = [f"t{i}" for i in range(5)]
     durations = {"t0": 5.0, "t1": 1.0, "t2": 4.0, "t3": 1.0, "t4": 1.0}
     sched, (gw0, gw1) = _scheduler(pytester, collection, durations)
-    assert gw0.sent == [0, 1] and gw1.sent == [2, 3]
+    assert gw0.sent == [0, 3] and gw1.sent == [2, 1]
     crashed = sched.remove_node(gw0)
     assert crashed == "t0"  # reported as the crashed case
-    # Its queued case goes back to the front of the pool: it was dealt first.
-    assert sched.pending == [1, 4]
+    # Its queued case goes back into the ordered pool.
+    assert sched.pending == [3, 4]
     sched.mark_test_complete(gw1, 2, duration=4)
-    assert gw1.sent == [2, 3, 1]
+    assert gw1.sent == [2, 1, 3]

@@ -1,0 +1,167 @@
+"""Sweeps in parallel: serial against ``-n 2``, and how cases are scheduled.
+
+Run alone: ``python benchmarks/bench_parallel.py`` (about a minute).
+
+1. **Speed-up.**  Eight CPU-bound cases of about one second each (a pure
+   Python loop calibrated on this machine), with MLflow tracking on (a SQLite
+   store in a temporary directory, its schema created before timing), run
+   serially (``-n 0``) and with ``-n 2``.  Wall times of the whole pytest
+   command and the speed-up are printed.
+2. **Scheduling** of an uneven sweep whose longest case comes last in
+   collection order (eight 0.3 s cases, then one of 2.4 s: parametrize lists
+   often end with the biggest model).  Cases sleep, so the figure is the
+   scheduler's, not the CPU's.  Two workers each under xdist's ``load`` and
+   ``worksteal`` and grd's ``longest-first`` (with ``--grd-gpus`` over two
+   simulated GPUs, durations cached by a first run).  The makespan (first case
+   start to last case end) is printed for each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SPEEDUP_TEST = """
+import os
+import pytest
+
+LOOPS = int(os.environ["GRD_BENCH_LOOPS"])
+
+@pytest.mark.hypothesis("hyp_cpu", claim="a CPU-bound case finishes")
+@pytest.mark.parametrize("i", range(int(os.environ["GRD_BENCH_CASES"])))
+def test_cpu(i, grd_case):
+    total = 0
+    for k in range(LOOPS):
+        total += k * k % 7
+    grd_case.log_metric("total", total)
+    assert total >= 0
+"""
+
+UNEVEN_TEST = """
+import json
+import os
+import time
+import pytest
+
+SECONDS = [0.3] * 8 + [2.4]
+
+@pytest.mark.hypothesis("hyp_uneven", claim="long and short cases")
+@pytest.mark.parametrize("i", range(len(SECONDS)))
+def test_uneven(i):
+    start = time.time()
+    time.sleep(SECONDS[i])
+    with open(os.environ["GRD_BENCH_TIMES"], "a") as fh:
+        fh.write(json.dumps([start, time.time()]) + "\\n")
+"""
+
+
+def calibrate(target_s: float) -> int:
+    """Loop count that takes ``target_s`` of CPU here (same loop as the test)."""
+    loops = 200_000
+    while True:
+        start = time.process_time()
+        total = 0
+        for k in range(loops):
+            total += k * k % 7
+        spent = time.process_time() - start
+        if spent > 0.2:
+            return int(loops * target_s / spent)
+        loops *= 2
+
+
+def pytest_run(root: Path, args: list[str], env: dict[str, str]) -> float:
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", *args]
+    start = time.perf_counter()
+    done = subprocess.run(
+        command, cwd=root, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        print(done.stdout[-3000:], done.stderr[-2000:], sep="\n", file=sys.stderr)
+        raise SystemExit(f"bench_parallel: pytest {' '.join(args)} exited {done.returncode}")
+    return wall
+
+
+def bench_speedup(cases: int, seconds: float, repeat: int) -> None:
+    loops = calibrate(seconds)
+    with tempfile.TemporaryDirectory(prefix="grd-bench-par-") as tmp:
+        root = Path(tmp)
+        (root / "test_cpu.py").write_text(SPEEDUP_TEST)
+        store = f"sqlite:///{root / 'mlflow.db'}"
+        env = {**os.environ, "GRD_BENCH_LOOPS": "1", "GRD_BENCH_CASES": "1"}
+        env.pop("PYTEST_XDIST_AUTO_NUM_WORKERS", None)
+        common = ["-p", "no:cacheprovider", "--grd-tracking-uri", store]
+        # Create the store's schema first: both timed runs then find it ready.
+        pytest_run(root, [*common, "-n", "0"], env)
+        env.update(GRD_BENCH_LOOPS=str(loops), GRD_BENCH_CASES=str(cases))
+        serial, parallel = [], []
+        for _ in range(repeat):
+            serial.append(pytest_run(root, [*common, "-n", "0"], env))
+            parallel.append(pytest_run(root, [*common, "-n", "2"], env))
+        s, p = min(serial), min(parallel)
+        print(f"speed-up: {cases} CPU-bound cases of ~{seconds:g} s, tracking to SQLite")
+        print(f"  cores (os.cpu_count)    {os.cpu_count()}")
+        print(f"  serial  -n 0  wall      {s:6.2f} s   (runs: {_fmt(serial)})")
+        print(f"  xdist   -n 2  wall      {p:6.2f} s   (runs: {_fmt(parallel)})")
+        print(f"  speed-up                {s / p:6.2f}x  (target >= 1.7x on 2 cores)")
+
+
+def _fmt(values: list[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values)
+
+
+def _makespan(path: Path) -> float:
+    spans = [json.loads(line) for line in path.read_text().splitlines() if line]
+    path.unlink()
+    return max(end for _, end in spans) - min(start for start, _ in spans)
+
+
+def bench_scheduling() -> None:
+    with tempfile.TemporaryDirectory(prefix="grd-bench-sched-") as tmp:
+        root = Path(tmp)
+        (root / "test_uneven.py").write_text(UNEVEN_TEST)
+        times = root / "times.jsonl"
+        env = {**os.environ, "GRD_BENCH_TIMES": str(times)}
+        env["GRD_FAKE_GPUS"] = "0:Fake GPU:1000,1:Fake GPU:1000"
+        common = ["--grd-no-tracking"]
+        rows = []
+        for label, args in (
+            ("xdist --dist load", ["-n", "2", "--dist", "load", "-p", "no:cacheprovider"]),
+            (
+                "xdist --dist worksteal",
+                ["-n", "2", "--dist", "worksteal", "-p", "no:cacheprovider"],
+            ),
+            ("grd longest-first, no durations yet", ["--grd-gpus", "auto"]),
+            ("grd longest-first, cached durations", ["--grd-gpus", "auto"]),
+        ):
+            wall = pytest_run(root, [*common, *args], env)
+            rows.append((label, _makespan(times), wall))
+        print("scheduling: 8 x 0.3 s then 1 x 2.4 s (sleep), 2 workers; ideal makespan 2.4 s")
+        for label, span, wall in rows:
+            print(f"  {label:38} makespan {span:5.2f} s   wall {wall:5.2f} s")
+        best_xdist = min(span for label, span, _ in rows[:2])
+        print(f"  longest-first vs best xdist mode      {best_xdist / rows[-1][1]:5.2f}x shorter")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=1.0, help="CPU seconds per case")
+    parser.add_argument("--repeat", type=int, default=1, help="timed runs of each (best kept)")
+    parser.add_argument("--only", choices=("speedup", "scheduling"), default=None)
+    options = parser.parse_args(argv)
+    if options.only in (None, "speedup"):
+        bench_speedup(options.cases, options.seconds, options.repeat)
+    if options.only in (None, "scheduling"):
+        bench_scheduling()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
