@@ -398,7 +398,7 @@ import time
 import pytest
 
 @pytest.mark.hypothesis("hyp_uneven", claim="long and short cases")
-@pytest.mark.parametrize("seconds", [0.01, 0.02, 0.4, 0.03])
+@pytest.mark.parametrize("seconds", [0.05, 0.15, 0.6, 0.3])
 def test_uneven(seconds, grd_case):
     time.sleep(seconds)
 """
@@ -410,15 +410,15 @@ def test_longest_first_from_durations_of_an_earlier_run(
     pytester.makepyfile(test_uneven=UNEVEN)
     pytester.runpytest("--grd-no-tracking", "-p", "no:xdist").assert_outcomes(passed=4)
     durations = json.loads((pytester.path / ".pytest_cache/v/grd/durations").read_text())
-    assert set(durations) == {f"test_uneven.py::test_uneven[{s}]" for s in (0.01, 0.02, 0.4, 0.03)}
-    assert durations["test_uneven.py::test_uneven[0.4]"] >= 0.4
+    assert set(durations) == {f"test_uneven.py::test_uneven[{s}]" for s in (0.05, 0.15, 0.6, 0.3)}
+    assert durations["test_uneven.py::test_uneven[0.6]"] >= 0.6
     sink.path.unlink()
 
     monkeypatch.setenv("GRD_FAKE_GPUS", "0:Fake H100:81559")
     result = pytester.runpytest_subprocess("--grd-no-tracking", "--grd-gpus", "0", timeout=180)
     result.stdout.fnmatch_lines(["grd: 1 worker(s)*; scheduling longest-first"])
     order = [r["params"]["seconds"] for r in sorted(sink.records(), key=lambda r: r["started_at"])]
-    assert order == [0.4, 0.03, 0.02, 0.01]
+    assert order == [0.6, 0.3, 0.15, 0.05]
     sink.path.unlink()
 
     # An explicit --dist is the user's choice: xdist's own order.
@@ -427,4 +427,4 @@ def test_longest_first_from_durations_of_an_earlier_run(
     )
     assert "scheduling" not in result.stdout.str()
     order = [r["params"]["seconds"] for r in sorted(sink.records(), key=lambda r: r["started_at"])]
-    assert order == [0.01, 0.02, 0.4, 0.03]
+    assert order == [0.05, 0.15, 0.6, 0.3]
