@@ -9,6 +9,15 @@ from typing import Any
 
 import pytest
 
+# In-process pytester sessions restore sys.modules afterwards, and extension
+# modules such as numpy's cannot be initialized twice in one process: load
+# them once here so that no inner session is the first to import them.
+for _preload in ("numpy", "pandas", "pyarrow", "scipy.stats", "matplotlib"):
+    try:
+        __import__(_preload)
+    except ImportError:  # pragma: no cover - every extra is installed for the suite
+        pass
+
 # Commits made by tests (git + DVC repositories, `grd commit`) need an identity.
 os.environ.setdefault("GIT_AUTHOR_NAME", "grd-tests")
 os.environ.setdefault("GIT_AUTHOR_EMAIL", "grd-tests@example.invalid")
