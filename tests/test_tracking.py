@@ -67,7 +67,7 @@ def _mlflow_loaded(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Load mlflow and its SQL store in this process before any in-process
     session: pytester drops modules first imported during an inline run,
     which leaves mlflow half-imported for the assertions that follow."""
-    import mlflow.data.meta_dataset  # noqa: F401
+    import mlflow.data.meta_dataset
     import mlflow.data.sources  # noqa: F401
     from mlflow.tracking import MlflowClient
 
@@ -101,12 +101,16 @@ def _git_init(path: Path) -> str:
 
 
 def _terminal_verdicts(lines: list[str]) -> dict[str, str]:
-    """``test_lr[...]`` -> verdict word, from ``-v`` output."""
+    """``test_lr[...]`` -> verdict word, from ``-v`` output (serial:
+    ``file::test VERDICT``; xdist: ``[gw0] [ 14%] VERDICT file::test``)."""
     found = {}
     for line in lines:
         m = re.match(r"\S+::(\S+) (VALIDATED|REJECTED|INCONCLUSIVE)\b", line)
         if m:
             found[m.group(1)] = m.group(2)
+        m = re.match(r"\[gw\d+\] \[\s*\d+%\] (VALIDATED|REJECTED|INCONCLUSIVE) \S+::(\S+)", line)
+        if m:
+            found[m.group(2)] = m.group(1)
     return found
 
 

@@ -209,6 +209,7 @@ class TrackingPlugin:
             if run_id not in self._ended:
                 self._end_parent(run_id, None, _KILLED)
 
+    @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """One line naming the runs that did not reach the store."""
         if not self.enabled or self.is_worker:

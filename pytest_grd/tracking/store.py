@@ -78,7 +78,9 @@ def _interprocess_lock(path: Path) -> Iterator[None]:
 
 def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"{type(exc).__name__}: {text[:300]}"
+    if len(text) > 160:
+        text = text[:157] + "..."
+    return f"{type(exc).__name__}: {text}"
 
 
 class TrackingStore:
@@ -117,6 +119,9 @@ class TrackingStore:
                 ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"),
                 ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
                 ("MLFLOW_HTTP_REQUEST_TIMEOUT", "30"),
+                # Else every ended run prints a "View run" link into the
+                # terminal (and costs one more request).
+                ("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true"),
             ):
                 os.environ.setdefault(name, value)
         self._client: MlflowClient | None = None
