@@ -401,6 +401,9 @@ import pytest
 @pytest.mark.parametrize("seconds", [0.05, 0.15, 0.6, 0.3])
 def test_uneven(seconds, grd_case):
     time.sleep(seconds)
+
+def test_plain():
+    pass
 """
 
 
@@ -408,7 +411,8 @@ def test_longest_first_from_durations_of_an_earlier_run(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, sink: RecordSink
 ) -> None:
     pytester.makepyfile(test_uneven=UNEVEN)
-    pytester.runpytest("--grd-no-tracking", "-p", "no:xdist").assert_outcomes(passed=4)
+    pytester.runpytest("--grd-no-tracking", "-p", "no:xdist").assert_outcomes(passed=5)
+    # Hypothesis cases only: test_plain is not timed.
     durations = json.loads((pytester.path / ".pytest_cache/v/grd/durations").read_text())
     assert set(durations) == {f"test_uneven.py::test_uneven[{s}]" for s in (0.05, 0.15, 0.6, 0.3)}
     assert durations["test_uneven.py::test_uneven[0.6]"] >= 0.6

@@ -57,7 +57,7 @@ class SweepPlugin:
         #: The scheduler grd installs, or ``None`` to leave xdist's ``--dist`` alone.
         self.scheduler: str | None = None
         self.seed_base = 0
-        #: Seconds per node id seen in this run (controller only).
+        #: Seconds per hypothesis case seen in this run (controller only).
         self.durations: dict[str, float] = {}
 
     # -- start-up -----------------------------------------------------------
@@ -145,11 +145,15 @@ class SweepPlugin:
         return LongestFirstScheduling(config, log, durations if isinstance(durations, dict) else {})
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # Only hypothesis cases are timed: a project that merely has
+        # pytest-grd installed gets nothing written to its cache.
         if self.is_worker or report.when not in ("setup", "call", "teardown"):
             return
-        self.durations[report.nodeid] = self.durations.get(report.nodeid, 0.0) + float(
-            report.duration or 0.0
-        )
+        if report.nodeid not in self.durations:
+            if getattr(report, "grd_case", None) is None and not hasattr(report, "grd_record"):
+                return
+            self.durations[report.nodeid] = 0.0
+        self.durations[report.nodeid] += float(report.duration or 0.0)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         cache = getattr(self.config, "cache", None)
