@@ -93,7 +93,7 @@ class TrackingPlugin:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Prepare the store and this session's parent runs before any case
         runs (and, under xdist, before the worker reports its collection)."""
-        if not self.enabled:
+        if not self.enabled or self.config.option.collectonly:
             return
         hypotheses: dict[str, str] = {}
         for item in session.items:
