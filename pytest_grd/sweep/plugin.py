@@ -91,8 +91,9 @@ class SweepPlugin:
             return  # the common case: no detection, no subprocess
         has_xdist = config.pluginmanager.hasplugin("xdist")
         if setting not in (None, "none") and not has_xdist:
+            where = "--grd-gpus" if source == "option" else "ini grd_gpus"
             raise pytest.UsageError(
-                "--grd-gpus starts pytest-xdist workers, but xdist is disabled (-p no:xdist)"
+                f"{where} starts pytest-xdist workers, but xdist is disabled (-p no:xdist)"
             )
         numprocesses = getattr(config.option, "numprocesses", None)
         explicit_tx = numprocesses is None and bool(getattr(config.option, "tx", None))
