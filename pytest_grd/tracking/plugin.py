@@ -80,7 +80,11 @@ class TrackingPlugin:
         from .store import TrackingStore
 
         grd = get_session(self.config)
-        return TrackingStore(self.settings(), self.config.rootpath, grd.worker_id, grd.session_id)
+        # The worker id from xdist itself: PYTEST_XDIST_WORKER is inherited by
+        # pytest sessions started inside a worker (pytester), which are not workers.
+        workerinput = getattr(self.config, "workerinput", None) or {}
+        worker = workerinput.get("workerid")
+        return TrackingStore(self.settings(), self.config.rootpath, worker, grd.session_id)
 
     def _controller_store(self) -> TrackingStore:
         if self.store is None:
