@@ -12,7 +12,7 @@ import pytest
 # In-process pytester sessions restore sys.modules afterwards, and extension
 # modules such as numpy's cannot be initialized twice in one process: load
 # them once here so that no inner session is the first to import them.
-for _preload in ("numpy", "pandas", "pyarrow", "scipy.stats", "matplotlib"):
+for _preload in ("numpy", "pandas", "pyarrow", "scipy.stats", "matplotlib", "mlflow"):
     try:
         __import__(_preload)
     except ImportError:  # pragma: no cover - every extra is installed for the suite
