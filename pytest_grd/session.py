@@ -9,7 +9,6 @@ verdict, ships the :class:`~pytest_grd.record.CaseRecord` on the test report
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Generator
@@ -84,7 +83,9 @@ class GrdSession:
         self.config = config
         workerinput = getattr(config, "workerinput", None)
         self.is_worker = workerinput is not None
-        self.worker_id = os.environ.get("PYTEST_XDIST_WORKER")
+        # From workerinput, not PYTEST_XDIST_WORKER: that variable leaks into
+        # pytest sessions started from inside a worker.
+        self.worker_id: str | None = workerinput.get("workerid") if workerinput else None
         self.session_id: str = (
             workerinput.get("grd_session_id") if workerinput else None
         ) or uuid.uuid4().hex
