@@ -20,7 +20,9 @@ Life of a session's runs:
 
 from __future__ import annotations
 
+import importlib
 import os
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -54,6 +56,8 @@ class TrackingPlugin:
         self._ended: set[str] = set()
         #: Parent runs that could not be ended (for the terminal line).
         self._parent_errors: list[str] = []
+        #: Background import of MLflow on an xdist controller.
+        self._warmup: threading.Thread | None = None
 
     # -- settings and store --------------------------------------------------
 
@@ -149,6 +153,25 @@ class TrackingPlugin:
         store.close_case(writer, status)
 
     # -- controller ----------------------------------------------------------
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """On an xdist controller, the first hypothesis case to start means
+        runs must be closed at the end: import MLflow now, in the background,
+        while the workers run cases, instead of on the session's critical path."""
+        if (
+            self.enabled
+            and not self.is_worker
+            and self._warmup is None
+            and self.store is None
+            and getattr(report, "grd_case", None) is not None
+        ):
+            self._warmup = threading.Thread(
+                target=importlib.import_module,
+                args=("pytest_grd.tracking.store",),
+                name="grd-mlflow-import",
+                daemon=True,
+            )
+            self._warmup.start()
 
     def pytest_grd_case_record(self, record: CaseRecord, config: pytest.Config) -> None:
         """A worker died during this case: its run is FAILED, INCONCLUSIVE."""

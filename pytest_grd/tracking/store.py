@@ -76,6 +76,23 @@ def _interprocess_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+def _initialized(db: Path) -> bool:
+    """Whether a SQLite file already holds an MLflow schema (read-only peek
+    with the standard library: no engine, no migration)."""
+    if not db.is_file() or db.stat().st_size == 0:
+        return False
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)) as conn:
+            names = {
+                row[0] for row in conn.execute("select name from sqlite_master where type='table'")
+            }
+    except sqlite3.Error:
+        return False
+    return {"alembic_version", "experiments", "runs"} <= names
+
+
 def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     if len(text) > 160:
@@ -166,6 +183,17 @@ class TrackingStore:
                 f"grd: cannot create the MLflow store {self.shown_uri}: "
                 f"directory {db.parent} does not exist"
             )
+        if db is not None and _initialized(db):
+            # An existing store: open it (engine, schema check: most of the
+            # cost) before taking the lock, so workers do this in parallel.
+            # Anything odd (a migration under way elsewhere) is retried below,
+            # under the lock.
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    self.client.get_experiment_by_name(self.settings.experiment)
+            except Exception:
+                self._client = None
         try:
             with _interprocess_lock(lock_path(self.uri)), warnings.catch_warnings():
                 # SQLAlchemy/alembic deprecation noise from MLflow's store
