@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -13,10 +14,8 @@ import pytest
 # modules such as numpy's cannot be initialized twice in one process: load
 # them once here so that no inner session is the first to import them.
 for _preload in ("numpy", "pandas", "pyarrow", "scipy.stats", "matplotlib", "mlflow"):
-    try:
+    with contextlib.suppress(ImportError):  # every extra is installed for the suite
         __import__(_preload)
-    except ImportError:  # pragma: no cover - every extra is installed for the suite
-        pass
 
 # Commits made by tests (git + DVC repositories, `grd commit`) need an identity.
 os.environ.setdefault("GIT_AUTHOR_NAME", "grd-tests")
