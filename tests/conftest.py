@@ -13,7 +13,15 @@ import pytest
 # In-process pytester sessions restore sys.modules afterwards, and extension
 # modules such as numpy's cannot be initialized twice in one process: load
 # them once here so that no inner session is the first to import them.
-for _preload in ("numpy", "pandas", "pyarrow", "scipy.stats", "matplotlib", "mlflow"):
+for _preload in (
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "scipy.stats",
+    "matplotlib",
+    "mlflow",
+    "mlflow.store.tracking.sqlalchemy_store",
+):
     with contextlib.suppress(ImportError):  # every extra is installed for the suite
         __import__(_preload)
 
