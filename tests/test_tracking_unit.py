@@ -230,3 +230,25 @@ def test_tracked_run_buffers_and_flushes_when_a_batch_is_full(tmp_path: Path) ->
     run.flush()
     assert writer.sent == [1000, 500]
     assert isinstance(run, GrdRun) and run.tracking
+
+
+def test_case_tags_carry_device_and_gpu() -> None:
+    from pytest_grd.record import CaseRecord
+    from pytest_grd.tracking.tags import case_tags
+
+    record = CaseRecord(hypothesis="h", nodeid="t.py::f", name="h[seed=0]", device="cuda:0")
+    record.extra["gpu"] = {
+        "index": 3,
+        "name": "NVIDIA H200",
+        "memory_mb": 143771,
+        "cuda_visible_devices": "3",
+        "worker": "gw1",
+    }
+    tags = case_tags(record)
+    assert tags["grd.device"] == "cuda:0"
+    assert tags["grd.gpu.name"] == "NVIDIA H200"
+    assert tags["grd.gpu.memory_mb"] == "143771"
+    assert tags["grd.gpu.index"] == "3"
+    cpu = case_tags(CaseRecord(hypothesis="h", nodeid="t.py::f", name="h", device="cpu"))
+    assert cpu["grd.device"] == "cpu"
+    assert not any(k.startswith("grd.gpu.") for k in cpu)

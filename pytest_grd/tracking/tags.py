@@ -170,6 +170,13 @@ def case_tags(record: CaseRecord, location: str = "") -> dict[str, str]:
     }
     if record.parent_run_id:
         tags["mlflow.parentRunId"] = record.parent_run_id
+    if record.device:
+        tags["grd.device"] = record.device
+    gpu = record.extra.get("gpu")
+    if isinstance(gpu, dict):  # set by the sweep plugin on a GPU worker
+        for key in ("index", "name", "memory_mb", "cuda_visible_devices"):
+            if gpu.get(key) is not None:
+                tags[f"grd.gpu.{key}"] = _cut(str(gpu[key]), MAX_TAG_VALUE)
     return tags
 
 
