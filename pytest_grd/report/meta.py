@@ -9,12 +9,12 @@ import datetime as _dt
 import os
 import platform
 import shlex
-import subprocess
 from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ..gitinfo import git_state as read_git_state
 from ..record import CaseRecord
 
 __all__ = ["PACKAGES", "collect_meta", "git_state", "package_versions"]
@@ -39,30 +39,8 @@ PACKAGES = (
 
 def git_state(root: Path) -> dict[str, Any]:
     """``{"commit": sha or None, "dirty": bool or None, "branch": name or None}``."""
-    out: dict[str, Any] = {"commit": None, "dirty": None, "branch": None}
-
-    def git(*args: str) -> str | None:
-        try:
-            proc = subprocess.run(
-                ["git", *args],
-                cwd=root,
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=False,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return proc.stdout.strip() if proc.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    if commit is None:
-        return out
-    out["commit"] = commit
-    status = git("status", "--porcelain", "--untracked-files=no")
-    out["dirty"] = None if status is None else bool(status)
-    out["branch"] = git("rev-parse", "--abbrev-ref", "HEAD")
-    return out
+    state = read_git_state(root)
+    return {"commit": state.commit, "dirty": state.dirty, "branch": state.branch}
 
 
 def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str]:

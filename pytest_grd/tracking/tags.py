@@ -7,16 +7,15 @@ the writer (:mod:`pytest_grd.tracking.store`) and the reader
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import platform
 import re
-import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..gitinfo import git_state
 from ..record import CaseRecord, HypothesisResult
 from .settings import redact_uri
 
@@ -67,40 +66,19 @@ def check_key(kind: str, key: str) -> str:
     return key
 
 
-def _run_git(rootdir: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", *args],
-            cwd=rootdir,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-@functools.lru_cache(maxsize=8)
 def git_tags(rootdir: Path) -> dict[str, str]:
-    """``mlflow.source.git.*`` for the code under ``rootdir``, computed once per
-    process: MLflow reads ``sys.argv[0]`` to find them, which is ``-c`` in an
-    xdist worker.  Empty outside a git repository."""
-    commit = _run_git(rootdir, "rev-parse", "HEAD")
-    if not commit:
+    """``mlflow.source.git.*`` for the code under ``rootdir`` (MLflow cannot
+    find them in an xdist worker).  Empty outside a git repository."""
+    state = git_state(rootdir)
+    if not state.commit:
         return {}
-    tags = {"mlflow.source.git.commit": commit}
-    branch = _run_git(rootdir, "rev-parse", "--abbrev-ref", "HEAD")
-    if branch:
-        tags["mlflow.source.git.branch"] = branch
-    # Untracked files (mlflow.db itself, outputs) do not make the code dirty.
-    status = _run_git(rootdir, "status", "--porcelain", "--untracked-files=no")
-    if status is not None:
-        tags["mlflow.source.git.dirty"] = "true" if status else "false"
-    remote = _run_git(rootdir, "config", "--get", "remote.origin.url")
-    if remote:
-        tags["mlflow.source.git.repoURL"] = redact_uri(remote)
+    tags = {"mlflow.source.git.commit": state.commit}
+    if state.branch:
+        tags["mlflow.source.git.branch"] = state.branch
+    if state.dirty is not None:
+        tags["mlflow.source.git.dirty"] = "true" if state.dirty else "false"
+    if state.remote:
+        tags["mlflow.source.git.repoURL"] = redact_uri(state.remote)
     return tags
 
 
