@@ -16,6 +16,7 @@ from typing import Any
 from .verdict import Verdict, roll_up
 
 __all__ = [
+    "LINEAGE_KEYS",
     "RECORD_SCHEMA_VERSION",
     "CaseRecord",
     "HypothesisResult",
@@ -26,6 +27,20 @@ __all__ = [
 
 #: Bumped whenever a field changes meaning or disappears (additions keep it).
 RECORD_SCHEMA_VERSION = 1
+
+#: The keys of one ``CaseRecord.lineage`` entry (one data access), in display order.
+LINEAGE_KEYS = (
+    "target",
+    "path",
+    "rev_requested",
+    "rev_resolved",
+    "md5",
+    "size",
+    "source",
+    "versioned",
+    "schema",
+    "validation",
+)
 
 
 def jsonable(value: Any) -> Any:

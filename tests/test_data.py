@@ -18,6 +18,7 @@ import pandas
 import pandera.pandas
 import pytest
 
+from pytest_grd.record import LINEAGE_KEYS
 from tests.conftest import RecordSink
 
 # Imported here, before pytester's in-process runs: they remove modules first
@@ -26,18 +27,6 @@ _HEAVY = (dvc.api, pandas, pandera.pandas)
 
 V1 = "x,y\n1,a\n2,b\n3,c\n"
 V2 = "x,y\n1,a\n2,b\n3,c\n4,d\n"
-LINEAGE_KEYS = {
-    "target",
-    "path",
-    "rev_requested",
-    "rev_resolved",
-    "md5",
-    "size",
-    "source",
-    "versioned",
-    "schema",
-    "validation",
-}
 
 
 @dataclass
@@ -218,7 +207,7 @@ def test_revisions_lineage_schema(
     for record in by.values():
         assert record["lineage"], record["name"]
         for entry in record["lineage"]:
-            assert set(entry) == LINEAGE_KEYS
+            assert tuple(entry) == LINEAGE_KEYS
     (v1,) = by["test_v1"]["lineage"]
     assert v1["rev_requested"] == "v1" and v1["rev_resolved"] == data_repo.sha["v1"]
     assert v1["md5"] == data_repo.md5["v1"] and v1["size"] == len(V1)

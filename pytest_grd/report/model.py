@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ..record import CaseRecord, HypothesisResult
+from ..record import LINEAGE_KEYS, CaseRecord, HypothesisResult
 from ..verdict import Verdict
 
 __all__ = [
@@ -211,20 +211,6 @@ def _stats_rows(stats: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     return rows
 
 
-_LINEAGE_KEYS = (
-    "target",
-    "path",
-    "rev_requested",
-    "rev_resolved",
-    "md5",
-    "size",
-    "source",
-    "versioned",
-    "schema",
-    "validation",
-)
-
-
 def _lineage(cases: Sequence[CaseRecord]) -> list[dict[str, str]]:
     """Distinct lineage entries of a hypothesis, with how many cases read each."""
     seen: dict[Any, dict[str, str]] = {}
@@ -233,13 +219,13 @@ def _lineage(cases: Sequence[CaseRecord]) -> list[dict[str, str]]:
         for entry in case.lineage:
             if not isinstance(entry, Mapping):
                 continue
-            key: Any = tuple(entry.get(k) for k in _LINEAGE_KEYS)
+            key: Any = tuple(entry.get(k) for k in LINEAGE_KEYS)
             try:
                 hash(key)
             except TypeError:  # a schema or validation given as a dict
                 key = repr(key)
             if key not in seen:
-                seen[key] = {k: fmt_value(entry.get(k)) for k in _LINEAGE_KEYS}
+                seen[key] = {k: fmt_value(entry.get(k)) for k in LINEAGE_KEYS}
             counts[key] = counts.get(key, 0) + 1
     return [{**row, "cases": str(counts[key])} for key, row in seen.items()]
 
