@@ -56,7 +56,6 @@ class NotebookPlugin:
             return collectors
         if ".grd" in file_path.parts:
             return collectors  # our own executed notebooks
-        from .item import NotebookFile
         from .spec import NotebookError, sniff
 
         spec = error = None
@@ -66,6 +65,7 @@ class NotebookPlugin:
             error = exc
         if spec is None and error is None:
             return collectors
+        from .item import NotebookFile  # only once a notebook hypothesis is found
         # A jupytext notebook named test_*.py would also become a Module;
         # Modules import lazily (at collect), so dropping it here means the
         # notebook is never imported as Python.
