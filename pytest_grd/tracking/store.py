@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import time
 import warnings
@@ -74,6 +75,21 @@ def _interprocess_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _quiet_store_setup() -> Iterator[None]:
+    """MLflow and alembic log every table they create or migrate at INFO on
+    a new store; that is the tool's business, not the researcher's."""
+    loggers = [logging.getLogger(name) for name in ("mlflow.store.db.utils", "alembic")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _initialized(db: Path) -> bool:
@@ -195,7 +211,11 @@ class TrackingStore:
             except Exception:
                 self._client = None
         try:
-            with _interprocess_lock(lock_path(self.uri)), warnings.catch_warnings():
+            with (
+                _interprocess_lock(lock_path(self.uri)),
+                warnings.catch_warnings(),
+                _quiet_store_setup(),
+            ):
                 # SQLAlchemy/alembic deprecation noise from MLflow's store
                 # setup is not the user's to act on.
                 warnings.simplefilter("ignore", DeprecationWarning)
