@@ -11,6 +11,7 @@ median ratio (target: under 3 % overhead).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -29,10 +30,19 @@ def _write_suite(root: Path, n_tests: int) -> None:
     (root / "pytest.ini").write_text("[pytest]\n")
 
 
+def _env() -> dict[str, str]:
+    # Measure an ordinary environment, where imported modules have their .pyc
+    # (the warm-up runs write them); with PYTHONDONTWRITEBYTECODE set, an
+    # editable install would recompile the plugin's modules on every run.
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def _run(root: Path, *extra: str) -> float:
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=_env())
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"pytest failed ({proc.returncode}):\n{proc.stdout[-2000:]}")

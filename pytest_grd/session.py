@@ -189,10 +189,6 @@ class GrdSession:
         set_current_case(case)
         item.ihook.pytest_grd_case_started(item=item, case=case)
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
-        set_current_case(None)
-
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
@@ -206,7 +202,10 @@ class GrdSession:
             # worker dies before the verdict.
             report.grd_case = case.record.to_dict()  # type: ignore[attr-defined]
             return report
-        if report.when == "teardown" or getattr(report, "grd_record", None):
+        if report.when == "teardown":
+            set_current_case(None)
+            return report
+        if getattr(report, "grd_record", None):
             return report
         self._decide(item, case, call, report)
         return report

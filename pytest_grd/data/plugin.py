@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .datasets import Dataset, DatasetError, parse_datasets
-
 if TYPE_CHECKING:
     from .access import DataStore
+    from .datasets import Dataset
 
 
 class DataPlugin:
@@ -22,10 +21,15 @@ class DataPlugin:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        try:
-            self.datasets: dict[str, Dataset] = parse_datasets(config.getini("grd_datasets"))
-        except DatasetError as exc:
-            raise pytest.UsageError(str(exc)) from None
+        self.datasets: dict[str, Dataset] = {}
+        lines = config.getini("grd_datasets")
+        if lines:  # parsed (and checked) only when the project declares some
+            from .datasets import DatasetError, parse_datasets
+
+            try:
+                self.datasets = parse_datasets(lines)
+            except DatasetError as exc:
+                raise pytest.UsageError(str(exc)) from None
         self._store: DataStore | None = None
 
     @property

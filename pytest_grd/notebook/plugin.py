@@ -66,6 +66,7 @@ class NotebookPlugin:
         if spec is None and error is None:
             return collectors
         from .item import NotebookFile  # only once a notebook hypothesis is found
+
         # A jupytext notebook named test_*.py would also become a Module;
         # Modules import lazily (at collect), so dropping it here means the
         # notebook is never imported as Python.

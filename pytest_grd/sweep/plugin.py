@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
-from .gpus import GpuInventory, GpuSettingError, detect_gpus, parse_gpu_setting, worker_gpu
 from .scheduling import CACHE_KEY, DEFAULT_SCHEDULER, merge_durations
 from .seeding import seed_loaded
-from .workers import WorkerPlan, plan_workers
 
 if TYPE_CHECKING:
     from ..case import Case
+    from ..record import CaseRecord
+    from .workers import WorkerPlan
 
 __all__ = ["SweepPlugin"]
 
@@ -74,12 +74,23 @@ class SweepPlugin:
             raise pytest.UsageError(f"ini grd_seed_base must be an integer, got {base!r}") from None
         if self.is_worker:
             return
+        if (
+            config.getoption("grd_gpus", None) is None
+            and not config.getini("grd_gpus")
+            and config.getoption("grd_workers_per_gpu", None) is None
+        ):
+            return  # the common case: no GPU planning, not even its imports
+        from .gpus import GpuSettingError
+
         try:
             self._plan(config)
         except GpuSettingError as exc:
             raise pytest.UsageError(str(exc)) from None
 
     def _plan(self, config: pytest.Config) -> None:
+        from .gpus import GpuInventory, detect_gpus, parse_gpu_setting
+        from .workers import plan_workers
+
         option = config.getoption("grd_gpus", None)
         source: Literal["option", "ini"] = "option"
         value: str | None = option
@@ -145,16 +156,12 @@ class SweepPlugin:
         durations = cache.get(CACHE_KEY, {}) if cache is not None else {}
         return LongestFirstScheduling(config, log, durations if isinstance(durations, dict) else {})
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        # Only hypothesis cases are timed: a project that merely has
-        # pytest-grd installed gets nothing written to its cache.
-        if self.is_worker or report.when not in ("setup", "call", "teardown"):
-            return
-        if report.nodeid not in self.durations:
-            if getattr(report, "grd_case", None) is None and not hasattr(report, "grd_record"):
-                return
-            self.durations[report.nodeid] = 0.0
-        self.durations[report.nodeid] += float(report.duration or 0.0)
+    def pytest_grd_case_record(self, record: CaseRecord, config: pytest.Config) -> None:
+        # Only hypothesis cases are timed (a project that merely has
+        # pytest-grd installed gets nothing written to its cache), and only
+        # through the record, so plain tests pay for no hook here.
+        if not self.is_worker and record.duration:
+            self.durations[record.nodeid] = float(record.duration)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         cache = getattr(self.config, "cache", None)
@@ -172,6 +179,8 @@ class SweepPlugin:
     def pytest_grd_case_started(self, item: pytest.Item, case: Case) -> None:
         """Before the case's setup (and before tracking opens its run): its
         device and GPU tags, and its random generators reset to its seed."""
+        from .gpus import worker_gpu
+
         gpu = worker_gpu()
         case.record.device = "cuda:0" if gpu is not None else "cpu"
         if gpu is not None:

@@ -154,17 +154,15 @@ class TrackingPlugin:
 
     # -- controller ----------------------------------------------------------
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """On an xdist controller, the first hypothesis case to start means
-        runs must be closed at the end: import MLflow now, in the background,
-        while the workers run cases, instead of on the session's critical path."""
-        if (
-            self.enabled
-            and not self.is_worker
-            and self._warmup is None
-            and self.store is None
-            and getattr(report, "grd_case", None) is not None
-        ):
+    def pytest_grd_case_record(self, record: CaseRecord, config: pytest.Config) -> None:
+        """A worker died during this case: its run is FAILED, INCONCLUSIVE.
+
+        On an xdist controller, the first record also means runs must be
+        closed at the end: MLflow is imported now, in the background while the
+        workers run the other cases, instead of on the session's critical path."""
+        if not self.enabled:
+            return
+        if not self.is_worker and self.store is None and self._warmup is None:
             self._warmup = threading.Thread(
                 target=importlib.import_module,
                 args=("pytest_grd.tracking.store",),
@@ -172,10 +170,7 @@ class TrackingPlugin:
                 daemon=True,
             )
             self._warmup.start()
-
-    def pytest_grd_case_record(self, record: CaseRecord, config: pytest.Config) -> None:
-        """A worker died during this case: its run is FAILED, INCONCLUSIVE."""
-        if not self.enabled or not record.extra.get("crashed") or not record.run_id:
+        if not record.extra.get("crashed") or not record.run_id:
             return
         self._controller_store().fail_crashed(record)
 
