@@ -5,7 +5,7 @@ plain tests is timed with the plugin and with ``-p no:grd``, alternating the
 two so that machine noise hits both alike.  Prints the median of each and the
 median ratio (target: under 3 % overhead).
 
-    python benchmarks/bench_startup.py [--rounds 9] [--tests 500]
+    python benchmarks/bench_startup.py [--rounds 21] [--tests 500]
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def _run(root: Path, *extra: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--tests", type=int, default=500)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
