@@ -22,12 +22,21 @@ class Rejected(AssertionError):
 
 
 class Inconclusive(Exception):
-    """The evidence cannot decide the claim: the case's verdict is INCONCLUSIVE."""
+    """The evidence cannot decide the claim: the case's verdict is INCONCLUSIVE.
+
+    Raised inside a running hypothesis case, it also marks the case itself:
+    a test that catches it (``except Exception``) still cannot end VALIDATED.
+    """
 
     def __init__(self, reason: str, stats: dict[str, Any] | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.stats = stats
+        from .case import current_case  # cheap; avoids an import cycle at load
+
+        case = current_case()
+        if case is not None:
+            case.force_inconclusive(reason)
 
 
 class DataInvalid(Inconclusive):

@@ -170,11 +170,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _case(request: pytest.FixtureRequest) -> Case:
+    __tracebackhide__ = True
     case: Case | None = request.node.stash.get(CASE_KEY, None)
     if case is None:
-        raise pytest.UsageError(
+        pytest.fail(
             f"{request.fixturename} is for hypotheses: mark {request.node.name} with "
-            '@pytest.mark.hypothesis("hyp_...", claim="...")'
+            '@pytest.mark.hypothesis("hyp_...", claim="...")',
+            pytrace=False,
         )
     return case
 
@@ -183,6 +185,7 @@ def _case(request: pytest.FixtureRequest) -> Case:
 def grd_case(request: pytest.FixtureRequest) -> Case:
     """The running case: ``grd_case.record`` is its record, ``grd_case.spec``
     what the marker declared."""
+    __tracebackhide__ = True
     return _case(request)
 
 
@@ -192,6 +195,7 @@ def grd_run(request: pytest.FixtureRequest) -> GrdRun:
     ``log_artifact(s)``, ``run_id``; buffered and written in batches."""
     from .tracking.run import run_for_case
 
+    __tracebackhide__ = True
     return run_for_case(_case(request))
 
 

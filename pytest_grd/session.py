@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from .case import Case, set_current_case
+from .gitinfo import git_state
 from .marker import HypothesisSpec, MarkerError, is_experiment_marker, parse_marker
 from .outcomes import Inconclusive
 from .record import CaseRecord, HypothesisResult, case_name, group_by_hypothesis, jsonable
@@ -97,11 +98,15 @@ class GrdSession:
         self._owners: dict[str, tuple[str, str]] = {}
         #: Records received on the controller (or the only process).
         self.records: list[CaseRecord] = []
+        self._positions: dict[str, int] = {}
         #: Partial records of cases whose setup was reported, by node id: what
         #: a crashed worker leaves behind.
         self.started: dict[str, dict[str, Any]] = {}
         self.results: list[HypothesisResult] = []
         self.hypothesis_items = 0
+        # The code this session runs may differ from a previous session's in
+        # the same process (pytest.main twice, a commit in between).
+        git_state.cache_clear()
 
     # -- collection --------------------------------------------------------
 
@@ -204,6 +209,8 @@ class GrdSession:
             return report
         if report.when == "teardown":
             set_current_case(None)
+            if report.failed and case.record.outcome and case.record.verdict != "INCONCLUSIVE":
+                self._teardown_failed(item, case, call, report)
             return report
         if getattr(report, "grd_record", None):
             return report
@@ -262,6 +269,25 @@ class GrdSession:
         ):
             item.user_properties.append((key, value))
 
+    def _teardown_failed(
+        self, item: pytest.Item, case: Case, call: pytest.CallInfo[None], report: pytest.TestReport
+    ) -> None:
+        """The verdict was decided, then teardown failed (a checkpoint upload, a
+        fixture's own check): the evidence is no longer trustworthy."""
+        exc = call.excinfo.value if call.excinfo is not None else None
+        what = f"{type(exc).__name__}: {exc}" if exc is not None else "failed"
+        record = case.record
+        record.verdict = Verdict.INCONCLUSIVE.value
+        record.reason = " ".join(f"teardown error: {what}".split())[:300]
+        record.is_error = True
+        record.extra["teardown_error"] = True
+        item.ihook.pytest_grd_case_finished(item=item, case=case)
+        report.grd_record = record.to_dict()  # type: ignore[attr-defined]
+        report.user_properties = [
+            (k, record.verdict if k == "grd.verdict" else record.reason if k == "grd.reason" else v)
+            for k, v in report.user_properties
+        ]
+
     # -- controller ----------------------------------------------------------
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -291,7 +317,13 @@ class GrdSession:
         self._receive(record)
 
     def _receive(self, record: CaseRecord) -> None:
-        self.records.append(record)
+        # A case's record arrives again when its teardown failed: the later wins.
+        position = self._positions.get(record.nodeid)
+        if position is None:
+            self._positions[record.nodeid] = len(self.records)
+            self.records.append(record)
+        else:
+            self.records[position] = record
         self.config.hook.pytest_grd_case_record(record=record, config=self.config)
 
     @pytest.hookimpl(tryfirst=True)
@@ -325,8 +357,16 @@ class GrdSession:
         rule are decided by statistics (imported only then)."""
         results = group_by_hypothesis(records)
         if any(case.decide for r in results for case in r.cases):
-            from .stats.decide import apply_decisions  # type: ignore[import-not-found]
-
+            try:
+                from .stats.decide import apply_decisions
+            except ImportError as exc:  # scipy/statsmodels: the optional [stats] extra
+                for result in results:
+                    if any(case.decide for case in result.cases):
+                        result.verdict = Verdict.INCONCLUSIVE.value
+                        result.reason = (
+                            f"cannot decide statistically ({exc}): pip install 'pytest-grd[stats]'"
+                        )
+                return results
             apply_decisions(results, correction=self.config.getini("grd_correction") or "holm")
         return results
 

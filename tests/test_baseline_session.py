@@ -268,3 +268,32 @@ def test_die(n):
         ["grd baseline: no change against *", "grd baseline: 1 case(s) crashed"]
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_a_new_failing_hypothesis_is_not_forgiven(saved: pytest.Pytester) -> None:
+    """hyp_bad's REJECTED is recorded; a new hypothesis that errors is not."""
+    saved.makepyfile(
+        test_new="""
+        import pytest
+
+        @pytest.mark.hypothesis("hyp_new", claim="added after the baseline")
+        def test_new():
+            1 / 0
+        """
+    )
+    result = _run(saved, "--grd-scale=smoke", "--grd-baseline")
+    result.stdout.fnmatch_lines(
+        ["grd baseline: failed case(s) the baseline does not record: hyp_new: INCONCLUSIVE"]
+    )
+    assert "every failed case is as the baseline records" not in result.stdout.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_a_baseline_entry_with_a_bad_file_is_a_usage_error(saved: pytest.Pytester) -> None:
+    path = saved.path / "grd-baseline.json"
+    data = json.loads(path.read_text())
+    data["scales"]["smoke"]["hypotheses"]["hyp_lr"]["file"] = 5
+    path.write_text(json.dumps(data))
+    result = _run(saved, "--grd-scale=smoke", "--grd-baseline")
+    result.stderr.fnmatch_lines(["*hypothesis 'hyp_lr' (scale 'smoke'): 'file' is not text*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR

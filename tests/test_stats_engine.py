@@ -231,6 +231,7 @@ def test_controller_decides_from_the_cases_metrics() -> None:
         ("baseline_errored", "INCONCLUSIVE", "baseline hyp_000: 1 of 8 case(s) inconclusive"),
         ("rejected_case", "INCONCLUSIVE", "but 1 case(s) were rejected"),
         ("rejected_before_logging", "REJECTED", "it was rejected: too slow"),
+        ("baseline_rejected_before_logging", "INCONCLUSIVE", "baseline hyp_000: case"),
         ("nan_metric", "INCONCLUSIVE", "logged auc=nan"),
         ("bad_rule", "INCONCLUSIVE", "bad decision rule"),
     ],
@@ -254,6 +255,9 @@ def test_controller_is_honest_about_broken_evidence(setup: str, verdict: str, wo
         new[1].verdict, new[1].reason = "REJECTED", "sanity check failed"
     if setup == "rejected_before_logging":
         new[1].verdict, new[1].reason, new[1].metrics = "REJECTED", "too slow", {}
+    if setup == "baseline_rejected_before_logging":
+        # The comparison arm failing does not reject the claim being decided.
+        base[1].verdict, base[1].reason, base[1].metrics = "REJECTED", "too slow", {}
     if setup == "bad_rule":
         for case in new:
             case.decide = {"metric": "auc", "alternative": "sideways", "than": 0.5}

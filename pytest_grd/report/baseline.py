@@ -227,6 +227,7 @@ def load_baseline(path: Path) -> dict[str, Any]:
             _check(
                 entry.get("verdict") in {v.value for v in Verdict}, path, f"{where}: bad verdict"
             )
+            _check(isinstance(entry.get("file", ""), str), path, f"{where}: 'file' is not text")
             cases = entry.get("cases")
             _check(isinstance(cases, dict), path, f"{where}: 'cases' must be an object")
             for key, case in cases.items():
@@ -332,6 +333,9 @@ class Comparison:
     skipped: list[str] = field(default_factory=list)
     #: Hypotheses of the run the baseline does not know yet (no failure).
     new: list[str] = field(default_factory=list)
+    #: Failed cases (REJECTED, or INCONCLUSIVE by an error) that the baseline
+    #: does not record: a baseline run never forgives them.
+    unrecorded_failures: list[str] = field(default_factory=list)
     compared_hypotheses: int = 0
     compared_cases: int = 0
     #: hypothesis -> case key -> metric -> baseline value (for plots).
@@ -538,4 +542,12 @@ def compare(
         if reference:
             out.reference[hid] = reference
     out.new = sorted(set(ran) - set(recorded))
+    for hid, result in sorted(ran.items()):
+        known = recorded.get(hid, {}).get("cases", {}) if hid in recorded else {}
+        for key, case in sorted(_case_keys(result.cases).items()):
+            failed = case.verdict == Verdict.REJECTED.value or (
+                case.verdict == Verdict.INCONCLUSIVE.value and case.is_error
+            )
+            if failed and key not in known:
+                out.unrecorded_failures.append(f"{key}: {case.verdict}")
     return out

@@ -296,6 +296,18 @@ class ReportPlugin:
         # Only plain test failures caused by recorded verdicts are forgiven;
         # interruptions, internal and usage errors, collection errors, crashes
         # and failures of tests that are not hypotheses keep their status.
+        if comparison.unrecorded_failures:
+            # A new hypothesis (or a new case) that fails is not "as recorded".
+            shown = ", ".join(comparison.unrecorded_failures[:5])
+            more = len(comparison.unrecorded_failures) - 5
+            self.lines.append(
+                (
+                    f"grd baseline: failed case(s) the baseline does not record: {shown}"
+                    + (f", ... ({more} more)" if more > 0 else ""),
+                    {"red": True},
+                )
+            )
+            return
         if status == pytest.ExitCode.TESTS_FAILED and not self.other_failures:
             session.exitstatus = pytest.ExitCode.OK
             self.lines.append(

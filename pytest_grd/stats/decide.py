@@ -40,8 +40,10 @@ class _NoEvidence(Exception):
         self.verdict = verdict
 
 
-def _samples(result: HypothesisResult, metric: str, label: str) -> list[float]:
-    """The metric's value in every case of ``result`` (one per seed / point)."""
+def _samples(result: HypothesisResult, metric: str, label: str, own: bool = True) -> list[float]:
+    """The metric's value in every case of ``result`` (one per seed / point).
+    ``own`` is False for the ``than=`` hypothesis: its failures leave the
+    comparison undecided, they do not reject the claim being decided."""
     cases: Sequence[CaseRecord] = result.cases
     if not cases:
         raise _NoEvidence(f"{label} has no cases")
@@ -58,7 +60,7 @@ def _samples(result: HypothesisResult, metric: str, label: str) -> list[float]:
         if value is None:
             logged = ", ".join(sorted(case.metrics)) or "nothing"
             text = f"{label}: case {case.name} did not log {metric!r} (logged: {logged})"
-            if case.verdict == Verdict.REJECTED.value:
+            if own and case.verdict == Verdict.REJECTED.value:
                 # The case's own assertion failed before logging: that stands.
                 raise _NoEvidence(f"{text}; it was rejected: {case.reason}", Verdict.REJECTED)
             raise _NoEvidence(text)
@@ -142,7 +144,7 @@ def apply_decisions(results: list[HypothesisResult], correction: str = "holm") -
                         f"baseline hypothesis {rule.than!r} did not run in this session "
                         f"(select both, e.g. -k '{result.id} or {rule.than}')"
                     )
-                baseline = _samples(other, rule.metric, f"baseline {rule.than}")
+                baseline = _samples(other, rule.metric, f"baseline {rule.than}", own=False)
             else:
                 baseline = rule.than
         except _NoEvidence as exc:

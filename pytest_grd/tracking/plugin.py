@@ -147,6 +147,10 @@ class TrackingPlugin:
             return
         writer = store.open_runs.get(case.record.run_id)
         if writer is None:
+            # Already closed: a teardown error turned a decided case
+            # INCONCLUSIVE afterwards; the run follows its record.
+            if case.record.extra.get("teardown_error"):
+                store.fail_crashed(case.record)
             return
         record = case.record
         status = _FAILED if record.verdict == "INCONCLUSIVE" and record.is_error else _FINISHED
