@@ -190,6 +190,8 @@ class HypothesisResult:
 def _roll_up_reason(cases: list[CaseRecord], verdict: Verdict) -> str:
     if not cases:
         return "no cases ran"
+    if len(cases) == 1:  # one case: its own reason says it best
+        return cases[0].reason or ("validated" if verdict is Verdict.VALIDATED else verdict.value)
     if verdict is Verdict.VALIDATED:
         return f"all {len(cases)} case(s) validated"
     if verdict is Verdict.REJECTED:

@@ -54,7 +54,7 @@ def test_verdict_words_letters_and_summary(pytester: pytest.Pytester, sink: Reco
             "*test_plain PASSED*",
             "*= grd verdicts =*",
             "hyp_bad*REJECTED*(1 rejected) - two is three",
-            "*reason: 1 of 1 case(s) rejected; first: hyp_bad: *two is not three*",
+            "*reason: two is not three",
             "hyp_err*INCONCLUSIVE*(1 inconclusive)*",
             "hyp_ok*VALIDATED*(2 validated) - it works",
         ]
