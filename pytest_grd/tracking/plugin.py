@@ -150,7 +150,7 @@ class TrackingPlugin:
             # Already closed: a teardown error turned a decided case
             # INCONCLUSIVE afterwards; the run follows its record.
             if case.record.extra.get("teardown_error"):
-                store.fail_crashed(case.record)
+                store.fail_run(case.record)
             return
         record = case.record
         status = _FAILED if record.verdict == "INCONCLUSIVE" and record.is_error else _FINISHED
@@ -176,7 +176,7 @@ class TrackingPlugin:
             self._warmup.start()
         if not record.extra.get("crashed") or not record.run_id:
             return
-        self._controller_store().fail_crashed(record)
+        self._controller_store().fail_run(record)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

@@ -402,8 +402,10 @@ class TrackingStore:
 
     # -- controller ----------------------------------------------------------
 
-    def fail_crashed(self, record: CaseRecord) -> None:
-        """A worker died during this case: its run, left RUNNING, is FAILED."""
+    def fail_run(self, record: CaseRecord) -> None:
+        """Mark a case's run FAILED with the record's (INCONCLUSIVE) verdict:
+        its worker died while the run was RUNNING, or its teardown failed
+        after the run had been closed with an earlier verdict."""
         if not record.run_id:
             return
         tags = {**verdict_tags(record.verdict, record.reason), **record_tags(record)}
