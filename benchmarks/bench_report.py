@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pytest_grd.baseline import Collection, build_baseline, compare, merge_baseline
 from pytest_grd.record import CaseRecord, HypothesisResult, group_by_hypothesis
-from pytest_grd.report.baseline import Collection, build_baseline, compare, merge_baseline
 from pytest_grd.report.markdown import render_markdown
 from pytest_grd.report.meta import collect_meta
 from pytest_grd.report.model import build_view

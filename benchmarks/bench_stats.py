@@ -13,7 +13,9 @@ import time
 
 import numpy as np
 
-from pytest_grd.stats.engine import analyse, welch_many
+from pytest_grd.stats import significance
+from pytest_grd.stats.engine import analyse
+from pytest_grd.stats.significance import welch_many
 
 
 def _per_call(test: str, n: int, reps: int) -> float:
@@ -49,15 +51,14 @@ def main() -> None:
     for n in (5, 8, 10):
         a, b = rng.normal(size=(args.sims, n)), rng.normal(size=(args.sims, n))
         welch = float(np.mean(welch_many(a, b)["verdict"] == "VALIDATED"))
-        import pytest_grd.stats.engine as engine
-
-        saved, engine.MIN_BOOTSTRAP_N = engine.MIN_BOOTSTRAP_N, 2  # measure below the floor too
+        saved = significance.MIN_BOOTSTRAP_N
+        significance.MIN_BOOTSTRAP_N = 2  # measure below the floor too
         try:
             bca = np.mean(
                 [analyse(a[i], b[i], test="bootstrap_bca").validated for i in range(args.sims)]
             )
         finally:
-            engine.MIN_BOOTSTRAP_N = saved
+            significance.MIN_BOOTSTRAP_N = saved
         print(f"  n = {n:2d} per arm: welch {welch:.3f}   bootstrap_bca {bca:.3f}")
 
 

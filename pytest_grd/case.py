@@ -6,6 +6,7 @@ and the concern plugins (tracking, data, sweep) write to it.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .marker import HypothesisSpec
@@ -25,10 +26,17 @@ class Case:
         self.history: dict[str, list[tuple[int, float]]] = {}
         #: Set by the tracking plugin: the case's buffered MLflow run, if any.
         self.run: Any = None
+        #: Generators the sweep plugin seeded before setup, with which seed,
+        #: so that ``grd_seed`` does not seed them a second time.
+        self.seeded: tuple[int | None, tuple[str, ...]] = (None, ())
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
         """Record a metric value: the last value per key goes in the record."""
         number = float(value)
+        if not math.isfinite(number) and not self.spec.allow_nonfinite:
+            # A diverged run is no evidence for or against the claim.
+            shown = "NaN" if math.isnan(number) else ("inf" if number > 0 else "-inf")
+            self.force_inconclusive(f"metric {key} is {shown}")
         points = self.history.setdefault(key, [])
         points.append((step if step is not None else len(points), number))
         self.record.metrics[key] = number

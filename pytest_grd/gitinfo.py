@@ -1,4 +1,5 @@
-"""The git state of the code a session ran: commit, branch, dirty, remote.
+"""Git for pytest-grd: the one place that runs the ``git`` command, and the
+git state of the code a session ran (commit, branch, dirty, remote).
 
 Read with the ``git`` command (no library), once per process and folder:
 MLflow's own detection reads ``sys.argv[0]``, which is ``-c`` in an xdist
@@ -12,18 +13,60 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["GitState", "git_state", "run_git"]
+__all__ = [
+    "GIT_MISSING",
+    "GitNotFoundError",
+    "GitState",
+    "first_line",
+    "git",
+    "git_state",
+    "run_git",
+]
+
+#: What a command says when it cannot start ``git``.
+GIT_MISSING = "'git' is not installed or not on PATH"
+
+
+class GitNotFoundError(FileNotFoundError):
+    """``git`` could not be started (not installed, not on ``PATH``)."""
+
+
+def git(
+    root: Path, *args: str, stdin: str | None = None, timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``git ARGS`` in ``root`` with its output captured as text.
+
+    A non-zero exit is the caller's to read from the result; raises
+    :class:`GitNotFoundError` when ``git`` cannot be started and
+    :class:`subprocess.TimeoutExpired` past ``timeout`` seconds.
+    """
+    try:
+        return subprocess.run(
+            ["git", *args],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            input=stdin,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise GitNotFoundError(GIT_MISSING) from None
 
 
 def run_git(root: Path, *args: str) -> str | None:
     """``git ARGS`` in ``root``: its stripped output, or ``None`` on any failure."""
     try:
-        done = subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=False
-        )
+        done = git(root, *args, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() if done.returncode == 0 else None
+
+
+def first_line(done: subprocess.CompletedProcess[str]) -> str:
+    """The first line git wrote to stderr (else stdout); ``""`` when it wrote none."""
+    lines = (done.stderr.strip() or done.stdout.strip()).splitlines()
+    return lines[0] if lines else ""
 
 
 @dataclass(frozen=True)
@@ -35,6 +78,11 @@ class GitState:
     #: Changes to tracked files; untracked ones (a store, outputs) do not count.
     dirty: bool | None = None
     remote: str | None = None
+
+    def header(self) -> dict[str, str | bool | None]:
+        """``{"commit": sha or None, "dirty": bool or None, "branch": name or None}``:
+        the ``git`` entry of a report's header."""
+        return {"commit": self.commit, "dirty": self.dirty, "branch": self.branch}
 
 
 @functools.lru_cache(maxsize=8)

@@ -1,7 +1,14 @@
 """Hooks pytest-grd adds to pytest (added through ``pytest_addhooks``).
 
 Implement them in a ``conftest.py`` or a plugin.  Each docstring is the
-documentation of its hook.
+documentation of its hook.  Two kinds:
+
+* **observers** (``pytest_grd_case_started``, ``_case_finished``,
+  ``_case_record``, ``_session_results``): every implementation is called;
+* **single answers** (``firstresult``: ``pytest_grd_case_verdict``): the first
+  implementation that returns something other than ``None`` wins, so a
+  conftest overrides pytest-grd's default by returning a value (pytest-grd's
+  own implementation is ``trylast``).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import pytest
 if TYPE_CHECKING:
     from .case import Case
     from .record import CaseRecord, HypothesisResult
+    from .verdict import CaseVerdict, Outcome
 
 
 def pytest_grd_case_started(item: pytest.Item, case: Case) -> None:
@@ -22,6 +30,22 @@ def pytest_grd_case_started(item: pytest.Item, case: Case) -> None:
     ``case.record`` already holds the hypothesis, claim, name and parameters;
     implementations may add to it (pytest-grd's tracking opens the case's
     MLflow run here and sets ``case.record.run_id``).
+    """
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_grd_case_verdict(item: pytest.Item, case: Case, outcome: Outcome) -> CaseVerdict | None:
+    """Map a case's outcome (phase, status, message, exception type, forced
+    doubts) to its :class:`~pytest_grd.verdict.CaseVerdict`, where the case ran.
+
+    ``firstresult``: return a ``CaseVerdict`` to decide, ``None`` to leave it
+    to the next implementation; pytest-grd's default
+    (:func:`pytest_grd.verdict.decide_case`) runs last.  A verdict returned
+    here is still never VALIDATED when pytest reports the case failed::
+
+        def pytest_grd_case_verdict(item, case, outcome):
+            if outcome.exc_type == "TimeoutError":
+                return CaseVerdict(Verdict.INCONCLUSIVE, "timed out", True)
     """
 
 

@@ -17,7 +17,7 @@ __all__ = ["HypothesisSpec", "MarkerError", "parse_marker", "ID_PATTERN", "is_ex
 ID_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
 
 #: Keyword arguments the marker accepts; anything else is a typo worth reporting.
-KNOWN_KWARGS = ("id", "claim", "seeds", "decide", "baseline")
+KNOWN_KWARGS = ("id", "claim", "seeds", "decide", "baseline", "allow_nonfinite")
 
 #: Directions a tracked metric can have in a baseline.
 DIRECTIONS = ("higher", "lower", "equal")
@@ -42,6 +42,9 @@ class HypothesisSpec:
     seeds: int | None = None
     decide: dict[str, Any] | None = None
     baseline: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Whether NaN / inf metric values are legitimate evidence here (by
+    #: default they make the case INCONCLUSIVE: a diverged run proves nothing).
+    allow_nonfinite: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +53,7 @@ class HypothesisSpec:
             "seeds": self.seeds,
             "decide": self.decide,
             "baseline": self.baseline,
+            "allow_nonfinite": self.allow_nonfinite,
         }
 
 
@@ -135,10 +139,14 @@ def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> HypothesisSp
                 f"got {type(decide).__name__}"
             )
         decide = to_dict()
+    allow_nonfinite = kwargs.get("allow_nonfinite", False)
+    if not isinstance(allow_nonfinite, bool):
+        raise MarkerError(f"allow_nonfinite= must be True or False, got {allow_nonfinite!r}")
     return HypothesisSpec(
         id=hid,
         claim=claim,
         seeds=seeds,
         decide=decide,
         baseline=_parse_baseline(kwargs.get("baseline")),
+        allow_nonfinite=allow_nonfinite,
     )

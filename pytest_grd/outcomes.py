@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-__all__ = ["Rejected", "Inconclusive", "DataInvalid", "reject", "inconclusive"]
+__all__ = [
+    "Rejected",
+    "Inconclusive",
+    "DataInvalid",
+    "TrackingCallError",
+    "reject",
+    "inconclusive",
+]
 
 
 class Rejected(AssertionError):
@@ -41,6 +48,13 @@ class Inconclusive(Exception):
 
 class DataInvalid(Inconclusive):
     """The data an experiment loaded failed its schema or could not be read."""
+
+
+class TrackingCallError(ValueError):
+    """A ``grd_run`` call that MLflow would refuse (a bad name, an over-long
+    value, an artifact path outside the run): raised at the call, with or
+    without tracking.  Uncaught, it ends the case INCONCLUSIVE like any other
+    error; a test may catch it and go on."""
 
 
 def reject(reason: str = "rejected") -> NoReturn:

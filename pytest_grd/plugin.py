@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .session import CASE_KEY, SESSION_KEY, GrdSession
+from .keys import CASE_KEY, SESSION_KEY, SETTINGS_KEY
+from .session import GrdSession
+from .settings import SettingError, get_settings, resolve_settings
 
 if TYPE_CHECKING:
     from .case import Case
@@ -35,124 +37,27 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("grd", "pytest-grd: research hypotheses as tests")
-    group.addoption(
-        "--grd-report",
-        dest="grd_report",
-        nargs="?",
-        const="grd-report",
-        default=None,
-        metavar="DIR",
-        help="write report.html, report.md and report.json to DIR (default: grd-report/).",
-    )
-    group.addoption(
-        "--grd-tracking-uri",
-        dest="grd_tracking_uri",
-        default=None,
-        metavar="URI",
-        help="MLflow tracking URI (default: ini grd_tracking_uri, then MLFLOW_TRACKING_URI, "
-        "then sqlite:///<rootdir>/mlflow.db).",
-    )
-    group.addoption(
-        "--grd-no-tracking",
-        dest="grd_no_tracking",
-        action="store_true",
-        default=False,
-        help="do not log cases to MLflow (verdicts, records and reports still work).",
-    )
-    group.addoption(
-        "--grd-seeds",
-        dest="grd_seeds",
-        type=int,
-        default=None,
-        metavar="N",
-        help="run every hypothesis with N seeds, overriding seeds= on markers.",
-    )
-    group.addoption(
-        "--grd-gpus",
-        dest="grd_gpus",
-        default=None,
-        metavar="auto|none|0,1,..",
-        help="run one xdist worker per GPU (ini grd_gpus); 'auto' uses every visible GPU.",
-    )
-    group.addoption(
-        "--grd-workers-per-gpu",
-        dest="grd_workers_per_gpu",
-        type=int,
-        default=None,
-        metavar="K",
-        help="xdist workers per GPU with --grd-gpus (default 1).",
-    )
-    group.addoption(
-        "--grd-scale",
-        dest="grd_scale",
-        default=None,
-        metavar="NAME",
-        help="experiment scale exposed by the grd_scale fixture, e.g. 'smoke' in CI "
-        "(ini grd_scale, default 'full').",
-    )
-    group.addoption(
-        "--grd-save-baseline",
-        dest="grd_save_baseline",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="PATH",
-        help="record verdicts and key metrics to PATH (default: ini grd_baseline_path).",
-    )
-    group.addoption(
-        "--grd-baseline",
-        dest="grd_baseline",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="PATH",
-        help="compare against a saved baseline; the exit status reports changes only.",
-    )
-    group.addoption(
-        "--grd-notebook-timeout",
-        dest="grd_notebook_timeout",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="per-cell timeout for notebook hypotheses (ini grd_notebook_timeout).",
-    )
-    parser.addini("grd_experiment", "MLflow experiment name (default: the rootdir's name).")
-    parser.addini("grd_tracking_uri", "MLflow tracking URI (see --grd-tracking-uri).")
-    parser.addini("grd_gpus", "GPUs for --grd-gpus when the option is not given.")
-    parser.addini("grd_scale", "default experiment scale (see --grd-scale).", default="full")
-    parser.addini("grd_seed_base", "first seed of a seeds= expansion.", default="0")
-    parser.addini(
-        "grd_correction",
-        "multiple-comparison correction across decided hypotheses: holm or bh.",
-        default="holm",
-    )
-    parser.addini(
-        "grd_baseline_path", "baseline file for --grd-(save-)baseline.", default="grd-baseline.json"
-    )
-    parser.addini(
-        "grd_datasets",
-        "named datasets for grd_data, one 'name = target[@rev]' per line.",
-        type="linelist",
-        default=[],
-    )
-    parser.addini("grd_notebook_timeout", "per-cell notebook timeout in seconds.", default="600")
-    parser.addini("grd_kernel", "Jupyter kernel for notebook hypotheses.", default="python3")
-    parser.addini(
-        "grd_env_allowlist",
-        "environment variables whose values may be logged as run tags (none by default).",
-        type="linelist",
-        default=[],
-    )
+    from .options import add_options
+
+    add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
+    try:
+        config.stash[SETTINGS_KEY] = resolve_settings(config)
+    except SettingError as exc:
+        raise pytest.UsageError(str(exc)) from None
     session = GrdSession(config)
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "grd-session")
+    if not session.is_worker:
+        from .controller import VerdictController
+
+        config.pluginmanager.register(VerdictController(session), "grd-controller")
     # Concern plugins: cheap to register, each imports its heavy library only
     # once a hypothesis needs it.
+    from .baseline.plugin import BaselinePlugin
     from .data.plugin import DataPlugin
     from .notebook.plugin import NotebookPlugin
     from .report.plugin import ReportPlugin
@@ -164,6 +69,7 @@ def pytest_configure(config: pytest.Config) -> None:
         ("grd-tracking", TrackingPlugin),
         ("grd-data", DataPlugin),
         ("grd-notebook", NotebookPlugin),
+        ("grd-baseline", BaselinePlugin),
         ("grd-report", ReportPlugin),
     ):
         config.pluginmanager.register(plugin_class(config), name)
@@ -202,7 +108,7 @@ def grd_run(request: pytest.FixtureRequest) -> GrdRun:
 @pytest.fixture
 def grd_scale(request: pytest.FixtureRequest) -> str:
     """The experiment scale of this session (``--grd-scale``; ``"full"`` by default)."""
-    return request.config.stash[SESSION_KEY].scale
+    return get_settings(request.config).scale
 
 
 @pytest.fixture
@@ -212,9 +118,11 @@ def grd_seed(request: pytest.FixtureRequest) -> int:
     from .sweep.seeding import seed_everything
 
     param = getattr(request, "param", None)
-    seed = int(param) if param is not None else int(request.config.getini("grd_seed_base") or 0)
-    seed_everything(seed)
+    seed = int(param) if param is not None else get_settings(request.config).seed_base
     case = request.node.stash.get(CASE_KEY, None)
+    # Generators the case was seeded with before setup are not seeded twice.
+    already = case.seeded[1] if case is not None and case.seeded[0] == seed else ()
+    seed_everything(seed, already)
     if case is not None:
         case.record.seed = seed
     return seed
@@ -223,13 +131,12 @@ def grd_seed(request: pytest.FixtureRequest) -> int:
 @pytest.fixture
 def grd_device(request: pytest.FixtureRequest) -> str:
     """``"cuda:0"`` in a worker that owns a GPU, else ``"cpu"``."""
+    case: Case | None = request.node.stash.get(CASE_KEY, None)
+    if case is not None and case.record.device:
+        return case.record.device  # set with its GPU tags before setup
     from .sweep.gpus import worker_device
 
-    device = worker_device()
-    case = request.node.stash.get(CASE_KEY, None)
-    if case is not None:
-        case.record.device = device
-    return device
+    return worker_device()
 
 
 @pytest.fixture

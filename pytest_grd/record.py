@@ -21,6 +21,7 @@ __all__ = [
     "CaseRecord",
     "HypothesisResult",
     "case_name",
+    "finite_json",
     "jsonable",
     "group_by_hypothesis",
 ]
@@ -41,6 +42,19 @@ LINEAGE_KEYS = (
     "schema",
     "validation",
 )
+
+
+def finite_json(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by its name (``"nan"``,
+    ``"inf"``, ``"-inf"``, as :func:`jsonable` writes them), so that it dumps
+    as strict JSON; containers are copied, everything else kept."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, Mapping):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
 
 
 def jsonable(value: Any) -> Any:
@@ -94,7 +108,7 @@ class CaseRecord:
     kind: str = "function"
     params: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
-    verdict: str = Verdict.INCONCLUSIVE.value
+    verdict: Verdict = Verdict.INCONCLUSIVE
     reason: str = ""
     outcome: str = ""
     is_error: bool = False
@@ -115,18 +129,35 @@ class CaseRecord:
     device: str | None = None
     artifacts: list[str] = field(default_factory=list)
     location: str = ""
+    #: How many cases of this hypothesis were collected, before ``-k`` / ``-m``
+    #: / ``--lf`` deselection: a verdict on fewer is a verdict on part of the
+    #: evidence (0: unknown, as in records written before 0.2).
+    hypothesis_cases: int = 0
+    #: The multiple-comparison family of a decided hypothesis and its size,
+    #: fixed by the code (not by selection); see ``pytest_grd.stats.decide``.
+    family: str = ""
+    family_size: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     schema_version: int = RECORD_SCHEMA_VERSION
 
+    def __post_init__(self) -> None:
+        self.verdict = Verdict(self.verdict)  # records read back carry the string
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serializable dict of every field."""
-        return asdict(self)
+        """A JSON-serializable dict of every field (the verdict as its plain
+        string: execnet, which carries reports from xdist workers, sends only
+        builtin types)."""
+        data = asdict(self)
+        data["verdict"] = self.verdict.value
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CaseRecord:
         """Rebuild a record; unknown keys (from a newer writer) are kept in ``extra``."""
         names = {f.name for f in fields(cls)}
         known = {k: v for k, v in data.items() if k in names}
+        if "verdict" in known:
+            known["verdict"] = Verdict(known["verdict"])
         record = cls(**known)
         unknown = {k: v for k, v in data.items() if k not in names}
         if unknown:
@@ -161,11 +192,34 @@ class HypothesisResult:
 
     id: str
     claim: str
-    verdict: str
+    verdict: Verdict
     reason: str
     cases: list[CaseRecord]
     stats: dict[str, Any] | None = None
     parent_run_id: str | None = None
+    #: Set when not every collected case ran ("interrupted: 2 of 8 cases
+    #: ran"): such a hypothesis is never VALIDATED.
+    partial: str = ""
+
+    def __post_init__(self) -> None:
+        self.verdict = Verdict(self.verdict)  # results read back carry the string
+
+    @property
+    def collected(self) -> int:
+        """Cases collected for this hypothesis before deselection (at least
+        the cases that ran)."""
+        return max([len(self.cases), *(c.hypothesis_cases for c in self.cases)])
+
+    @property
+    def decided(self) -> bool:
+        """Whether a statistical rule (``decide=``) makes this verdict."""
+        return any(c.decide for c in self.cases)
+
+    @property
+    def has_own_result(self) -> bool:
+        """Whether the verdict is made across cases (a decision rule, or the
+        roll-up of several cases) and so gets a pytest result of its own."""
+        return self.decided or self.collected > 1
 
     @property
     def counts(self) -> dict[str, int]:
@@ -178,11 +232,13 @@ class HypothesisResult:
         return {
             "id": self.id,
             "claim": self.claim,
-            "verdict": self.verdict,
+            "verdict": self.verdict.value,
             "reason": self.reason,
             "counts": self.counts,
             "stats": self.stats,
             "parent_run_id": self.parent_run_id,
+            "collected": self.collected,
+            "partial": self.partial,
             "cases": [c.nodeid for c in self.cases],
         }
 
@@ -191,16 +247,18 @@ def _roll_up_reason(cases: list[CaseRecord], verdict: Verdict) -> str:
     if not cases:
         return "no cases ran"
     if len(cases) == 1:  # one case: its own reason says it best
-        return cases[0].reason or ("validated" if verdict is Verdict.VALIDATED else verdict.value)
+        return cases[0].reason or ("validated" if verdict is Verdict.VALIDATED else str(verdict))
     if verdict is Verdict.VALIDATED:
         return f"all {len(cases)} case(s) validated"
     if verdict is Verdict.REJECTED:
-        rejected = [c for c in cases if c.verdict == Verdict.REJECTED.value]
+        rejected = [c for c in cases if c.verdict == Verdict.REJECTED]
         first = rejected[0]
         return (
             f"{len(rejected)} of {len(cases)} case(s) rejected; first: {first.name}: {first.reason}"
         )
-    inconclusive = [c for c in cases if c.verdict == Verdict.INCONCLUSIVE.value]
+    inconclusive = [c for c in cases if c.verdict == Verdict.INCONCLUSIVE]
+    if not inconclusive:  # evidence only (MEASURED): a decision must say more
+        return f"{len(cases)} case(s) measured; no decision rule made a verdict of them"
     first = inconclusive[0]
     return (
         f"{len(inconclusive)} of {len(cases)} case(s) inconclusive; "
@@ -224,7 +282,7 @@ def group_by_hypothesis(records: Iterable[CaseRecord]) -> list[HypothesisResult]
             HypothesisResult(
                 id=hid,
                 claim=claim,
-                verdict=verdict.value,
+                verdict=verdict,
                 reason=_roll_up_reason(cases, verdict),
                 cases=cases,
                 # A one-case hypothesis decided in its body by grd.assert_greater

@@ -1,70 +1,49 @@
-"""The pytest side of hypotheses: collection, verdicts, records, summary.
+"""The pytest side of hypotheses where cases run: collection and case verdicts.
 
 :class:`GrdSession` is registered as a plugin in every session (it is cheap);
 it turns ``@pytest.mark.hypothesis`` tests into cases, decides each case's
-verdict, ships the :class:`~pytest_grd.record.CaseRecord` on the test report
-(so xdist workers and a serial run produce the same records), and prints the
-"grd verdicts" summary on the controller.
+verdict and ships the :class:`~pytest_grd.record.CaseRecord` on the test
+report, so xdist workers and a serial run produce the same records.  What the
+controller makes of the records is :mod:`pytest_grd.controller`'s.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 import uuid
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .case import Case, set_current_case
+from .claims import HypothesisRegistry, location
+from .evidence import evidence_of_failed, plan_evidence, unknown_references
 from .gitinfo import git_state
-from .marker import HypothesisSpec, MarkerError, is_experiment_marker, parse_marker
+from .keys import CASE_KEY, SEED_PARAM, SESSION_KEY
+from .marker import MarkerError
 from .outcomes import Inconclusive
-from .record import CaseRecord, HypothesisResult, case_name, group_by_hypothesis, jsonable
-from .verdict import LETTERS, Outcome, Verdict, decide_case
+from .record import CaseRecord, HypothesisResult, case_name, jsonable
+from .settings import get_settings, seed_values
+from .text import one_line
+from .verdict import CaseVerdict, Outcome, Verdict, as_evidence, decide_case
 
-__all__ = ["GrdSession", "CASE_KEY", "SESSION_KEY", "experiment_spec", "get_session"]
+__all__ = ["GrdSession", "get_session"]
 
-CASE_KEY = pytest.StashKey[Case]()
-SESSION_KEY = pytest.StashKey["GrdSession"]()
-#: Parameter name of the seed axis that ``seeds=`` adds to a sweep.
-SEED_PARAM = "grd_seed"
 
-_VERDICT_MARKUP = {
-    Verdict.VALIDATED.value: {"green": True},
-    Verdict.REJECTED.value: {"red": True},
-    Verdict.INCONCLUSIVE.value: {"yellow": True},
-}
+def stop_file(session_id: str) -> Path:
+    """Where the xdist controller of session ``session_id`` signals its
+    workers to stop (see :meth:`GrdSession.pytest_runtest_protocol`)."""
+    return Path(tempfile.gettempdir()) / f"pytest-grd-stop-{session_id}"
 
 
 def get_session(config: pytest.Config) -> GrdSession:
-    return config.stash[SESSION_KEY]
-
-
-def _location(node: Any) -> str:
-    path, lineno, _ = node.location if hasattr(node, "location") else (None, None, None)
-    if path is None:
-        return str(getattr(node, "nodeid", node))
-    fspath = getattr(node, "path", None)
-    shown = str(fspath) if fspath is not None else path
-    try:
-        obj = getattr(node, "obj", None)
-        code = getattr(obj, "__code__", None)
-        if code is not None:
-            return f"{shown}:{code.co_firstlineno}"
-    except Exception:  # an object whose attributes raise: fall back to pytest's location
-        pass
-    return f"{shown}:{(lineno or 0) + 1}"
-
-
-def experiment_spec(node: Any) -> tuple[HypothesisSpec, Any] | None:
-    """The hypothesis declared on ``node`` (closest marker wins) and the node
-    that declared it; ``None`` for plain tests and bare Hypothesis-library
-    markers.  Raises :class:`MarkerError` for a malformed marker."""
-    for owner, mark in node.iter_markers_with_node("hypothesis"):
-        if is_experiment_marker(mark.args, mark.kwargs):
-            return parse_marker(mark.args, mark.kwargs), owner
-    return None
+    """The process's :class:`GrdSession`."""
+    session: GrdSession = config.stash[SESSION_KEY]
+    return session
 
 
 def _case_params(item: pytest.Item) -> dict[str, Any]:
@@ -82,28 +61,21 @@ class GrdSession:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.settings = settings = get_settings(config)
+        self.is_worker = settings.is_worker
+        self.worker_id = settings.worker_id
         workerinput = getattr(config, "workerinput", None)
-        self.is_worker = workerinput is not None
-        # From workerinput, not PYTEST_XDIST_WORKER: that variable leaks into
-        # pytest sessions started from inside a worker.
-        self.worker_id: str | None = workerinput.get("workerid") if workerinput else None
         self.session_id: str = (
             workerinput.get("grd_session_id") if workerinput else None
         ) or uuid.uuid4().hex
-        self.scale: str = (
-            config.getoption("grd_scale", None) or config.getini("grd_scale") or "full"
-        )
-        self.seeds_override: int | None = config.getoption("grd_seeds", None)
-        #: hypothesis id -> (declaring node id, "file:line") for duplicate detection.
-        self._owners: dict[str, tuple[str, str]] = {}
-        #: Records received on the controller (or the only process).
+        self.scale = settings.scale
+        self._stop_file: str | None = workerinput.get("grd_stop_file") if workerinput else None
+        #: Which node declares which hypothesis (markers parsed once).
+        self.registry = HypothesisRegistry()
+        #: Records received on the controller (or the only process), and the
+        #: hypothesis results made of them (see pytest_grd.controller).
         self.records: list[CaseRecord] = []
-        self._positions: dict[str, int] = {}
-        #: Partial records of cases whose setup was reported, by node id: what
-        #: a crashed worker leaves behind.
-        self.started: dict[str, dict[str, Any]] = {}
         self.results: list[HypothesisResult] = []
-        self.hypothesis_items = 0
         # The code this session runs may differ from a previous session's in
         # the same process (pytest.main twice, a commit in between).
         git_state.cache_clear()
@@ -112,19 +84,19 @@ class GrdSession:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        """xdist controller: every worker shares this session's id."""
+        """xdist controller: every worker shares this session's id, and the
+        file whose existence tells it to start no new case."""
         node.workerinput["grd_session_id"] = self.session_id
+        node.workerinput["grd_stop_file"] = str(stop_file(self.session_id))
 
-    def _claim_owner(self, spec: HypothesisSpec, owner: Any) -> None:
-        key = owner.nodeid
-        where = _location(owner)
-        seen = self._owners.get(spec.id)
-        if seen is None:
-            self._owners[spec.id] = (key, where)
-        elif seen[0] != key:
-            raise MarkerError(
-                f"duplicate hypothesis id {spec.id!r}: declared at {seen[1]} and at {where}"
-            )
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> bool | None:
+        """A worker starts no new case once the controller was interrupted
+        (xdist lets a worker run the cases already queued to it)."""
+        if self._stop_file and os.path.exists(self._stop_file):
+            item.session.shouldstop = "interrupted on the controller"
+            return True
+        return None
 
     # trylast: after the parametrize markers, so the seed comes last in ids
     # (``test_x[0.1-seed3]``), as in case names and notebook ids.
@@ -132,19 +104,17 @@ class GrdSession:
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         definition = metafunc.definition
         try:
-            found = experiment_spec(definition)
+            found = self.registry.spec_of(definition)
             if found is None:
                 return
             spec, owner = found
-            self._claim_owner(spec, owner)
+            self.registry.claim(spec.id, owner.nodeid, location(owner))
         except MarkerError as exc:
-            raise pytest.Collector.CollectError(f"{_location(definition)}: {exc}") from None
-        seeds = self.seeds_override or spec.seeds
-        if seeds:
+            raise pytest.Collector.CollectError(f"{location(definition)}: {exc}") from None
+        values = seed_values(self.settings, spec.seeds)
+        if values:
             if SEED_PARAM not in metafunc.fixturenames:
                 metafunc.fixturenames.append(SEED_PARAM)
-            base = int(self.config.getini("grd_seed_base") or 0)
-            values = [base + i for i in range(seeds)]
             metafunc.parametrize(
                 SEED_PARAM, values, ids=[f"seed{v}" for v in values], indirect=True
             )
@@ -152,7 +122,7 @@ class GrdSession:
     @pytest.hookimpl(tryfirst=True)
     def pytest_itemcollected(self, item: pytest.Item) -> None:
         try:
-            found = experiment_spec(item)
+            found = self.registry.spec_of(item)
         except MarkerError:
             return  # reported as a collection error by pytest_generate_tests
         if found is None:
@@ -175,12 +145,35 @@ class GrdSession:
             scale=self.scale,
             session_id=self.session_id,
             worker=self.worker_id,
-            location=_location(item),
+            location=location(item),
         )
         item.stash[CASE_KEY] = Case(spec, record)
 
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        self.hypothesis_items = sum(1 for i in items if CASE_KEY in i.stash)
+    # tryfirst: before -k / -m / --lf deselection, which must not change how
+    # many cases a hypothesis has nor which family it is corrected in.
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, items: list[pytest.Item]
+    ) -> None:
+        records = [item.stash[CASE_KEY].record for item in items if CASE_KEY in item.stash]
+        plan_evidence(records, self.settings.families)
+        if self.settings.last_failed:
+            lfplugin = self.config.pluginmanager.get_plugin("lfplugin")
+            if lfplugin is not None:
+                # The keys pytest compares items with (NodeId objects since pytest 9).
+                key = {item.nodeid: getattr(item, "id", item.nodeid) for item in items}
+                needed = evidence_of_failed(records, lfplugin.lastfailed)
+                lfplugin.lastfailed.update({key[nodeid]: True for nodeid in needed})
+        problems = unknown_references(records)
+        if not problems:
+            return
+        message = "grd: " + problems[0]
+        if not self.is_worker:
+            raise pytest.UsageError(message)
+        # A worker cannot end the session with a usage error: it runs nothing
+        # and asks the controller to stop, which prints the reason once.
+        session.shouldstop = message
+        items[:] = []
 
     # -- running -------------------------------------------------------------
 
@@ -209,7 +202,11 @@ class GrdSession:
             return report
         if report.when == "teardown":
             set_current_case(None)
-            if report.failed and case.record.outcome and case.record.verdict != "INCONCLUSIVE":
+            if (
+                report.failed
+                and case.record.outcome
+                and case.record.verdict is not Verdict.INCONCLUSIVE
+            ):
                 self._teardown_failed(item, case, call, report)
             return report
         if getattr(report, "grd_record", None):
@@ -244,16 +241,18 @@ class GrdSession:
             forced_reason=case.forced_reason,
             wasxfail=wasxfail,
         )
-        decided = decide_case(outcome)
+        decided = item.ihook.pytest_grd_case_verdict(item=item, case=case, outcome=outcome)
+        if case.spec.decide is not None:
+            decided = as_evidence(decided)  # the decision across cases is the claim's
         record = case.record
-        record.verdict = decided.verdict.value
+        record.verdict = decided.verdict
         record.reason = decided.reason
         record.is_error = decided.is_error
         record.outcome = report.outcome
         record.duration = time.time() - record.started_at if record.started_at else report.duration
         if decided.verdict is Verdict.VALIDATED and report.passed is False:
-            record.verdict = Verdict.INCONCLUSIVE.value  # never VALIDATED on a failed report
-        if record.verdict != Verdict.VALIDATED.value and report.passed and decided.is_error:
+            record.verdict = Verdict.INCONCLUSIVE  # never VALIDATED on a failed report
+        if record.verdict is not Verdict.VALIDATED and report.passed and decided.is_error:
             # A forced doubt on a passing body: pytest must see a failure too.
             report.outcome = "failed"
             report.longrepr = f"INCONCLUSIVE: {record.reason}"
@@ -263,11 +262,18 @@ class GrdSession:
         # from the item: they travel under xdist too.
         for key, value in (
             ("grd.hypothesis", record.hypothesis),
-            ("grd.verdict", record.verdict),
+            ("grd.verdict", record.verdict.value),
             ("grd.reason", record.reason),
             ("grd.run_id", record.run_id or ""),
         ):
             item.user_properties.append((key, value))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_grd_case_verdict(
+        self, item: pytest.Item, case: Case, outcome: Outcome
+    ) -> CaseVerdict:
+        """The default mapping from outcome to verdict (a conftest may answer first)."""
+        return decide_case(outcome)
 
     def _teardown_failed(
         self, item: pytest.Item, case: Case, call: pytest.CallInfo[None], report: pytest.TestReport
@@ -277,105 +283,20 @@ class GrdSession:
         exc = call.excinfo.value if call.excinfo is not None else None
         what = f"{type(exc).__name__}: {exc}" if exc is not None else "failed"
         record = case.record
-        record.verdict = Verdict.INCONCLUSIVE.value
-        record.reason = " ".join(f"teardown error: {what}".split())[:300]
+        record.verdict = Verdict.INCONCLUSIVE
+        record.reason = one_line(f"teardown error: {what}")
         record.is_error = True
         record.extra["teardown_error"] = True
         item.ihook.pytest_grd_case_finished(item=item, case=case)
         report.grd_record = record.to_dict()  # type: ignore[attr-defined]
         report.user_properties = [
-            (k, record.verdict if k == "grd.verdict" else record.reason if k == "grd.reason" else v)
+            (
+                k,
+                record.verdict.value
+                if k == "grd.verdict"
+                else record.reason
+                if k == "grd.reason"
+                else v,
+            )
             for k, v in report.user_properties
         ]
-
-    # -- controller ----------------------------------------------------------
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if self.is_worker:
-            return
-        started = getattr(report, "grd_case", None)
-        if started is not None:
-            self.started[report.nodeid] = started
-        data = getattr(report, "grd_record", None)
-        if data is None:
-            # xdist reports a crashed worker's case with ``when == "???"``.
-            if str(report.when) == "???" and report.nodeid in self.started:
-                self._crashed(report)
-            return
-        self.started.pop(report.nodeid, None)
-        self._receive(CaseRecord.from_dict(data))
-
-    def _crashed(self, report: pytest.TestReport) -> None:
-        """The worker running this case died before its verdict."""
-        record = CaseRecord.from_dict(self.started.pop(report.nodeid))
-        record.verdict = Verdict.INCONCLUSIVE.value
-        record.reason = "worker crashed: " + " ".join(str(report.longrepr).split())[:200]
-        record.outcome = "failed"
-        record.is_error = True
-        record.extra["crashed"] = True
-        report.grd_record = record.to_dict()  # type: ignore[attr-defined]
-        self._receive(record)
-
-    def _receive(self, record: CaseRecord) -> None:
-        # A case's record arrives again when its teardown failed: the later wins.
-        position = self._positions.get(record.nodeid)
-        if position is None:
-            self._positions[record.nodeid] = len(self.records)
-            self.records.append(record)
-        else:
-            self.records[position] = record
-        self.config.hook.pytest_grd_case_record(record=record, config=self.config)
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_report_teststatus(
-        self, report: pytest.TestReport, config: pytest.Config
-    ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
-        data = getattr(report, "grd_record", None)
-        if data is None:
-            return None
-        verdict = data["verdict"]
-        if hasattr(report, "wasxfail"):
-            category = "xfailed" if report.skipped else "xpassed"
-        elif report.passed:
-            category = "passed"
-        elif report.skipped:
-            category = "skipped"
-        else:
-            category = "failed" if report.when == "call" else "error"
-        return category, LETTERS[Verdict(verdict)], (verdict, _VERDICT_MARKUP[verdict])
-
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.is_worker or not self.records:
-            return
-        self.results = self.finalize(self.records)
-        self.config.hook.pytest_grd_session_results(
-            results=self.results, config=self.config, session=session
-        )
-
-    def finalize(self, records: list[CaseRecord]) -> list[HypothesisResult]:
-        """Roll records up per hypothesis; hypotheses that declared a decision
-        rule are decided by statistics (imported only then)."""
-        results = group_by_hypothesis(records)
-        if any(case.decide for r in results for case in r.cases):
-            try:
-                from .stats.decide import apply_decisions
-            except ImportError as exc:  # scipy/statsmodels: the optional [stats] extra
-                for result in results:
-                    if any(case.decide for case in result.cases):
-                        result.verdict = Verdict.INCONCLUSIVE.value
-                        result.reason = (
-                            f"cannot decide statistically ({exc}): pip install 'pytest-grd[stats]'"
-                        )
-                return results
-            apply_decisions(results, correction=self.config.getini("grd_correction") or "holm")
-        return results
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.is_worker or not self.results:
-            return
-        from .summary import summary_lines
-
-        tr = terminalreporter
-        tr.write_sep("=", "grd verdicts")
-        for line, markup in summary_lines(self.results, verbose=tr.verbosity > 0):
-            tr.write_line(line, **markup)

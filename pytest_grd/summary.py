@@ -13,6 +13,7 @@ _MARKUP: dict[str, dict[str, bool]] = {
     Verdict.VALIDATED.value: {"green": True, "bold": True},
     Verdict.REJECTED.value: {"red": True, "bold": True},
     Verdict.INCONCLUSIVE.value: {"yellow": True, "bold": True},
+    Verdict.MEASURED.value: {"cyan": True, "bold": True},
 }
 
 

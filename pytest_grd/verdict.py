@@ -11,21 +11,34 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Verdict", "Outcome", "CaseVerdict", "decide_case", "roll_up", "LETTERS"]
+from .text import one_line
+
+__all__ = ["Verdict", "Outcome", "CaseVerdict", "as_evidence", "decide_case", "roll_up", "LETTERS"]
 
 
 class Verdict(enum.StrEnum):
-    """The three words a case or a hypothesis can end with."""
+    """The words a case or a hypothesis can end with.
+
+    A claim ends VALIDATED, REJECTED or INCONCLUSIVE.  MEASURED is a case's
+    word only, for a case of a hypothesis decided across cases (``decide=``):
+    its measurement ran, and it is evidence for the decision, not a claim.
+    """
 
     VALIDATED = "VALIDATED"
     REJECTED = "REJECTED"
     INCONCLUSIVE = "INCONCLUSIVE"
+    MEASURED = "MEASURED"
 
     def __str__(self) -> str:
         return self.value
 
 
-LETTERS = {Verdict.VALIDATED: "V", Verdict.REJECTED: "R", Verdict.INCONCLUSIVE: "I"}
+LETTERS = {
+    Verdict.VALIDATED: "V",
+    Verdict.REJECTED: "R",
+    Verdict.INCONCLUSIVE: "I",
+    Verdict.MEASURED: "m",
+}
 
 
 @dataclass(frozen=True)
@@ -60,11 +73,6 @@ class CaseVerdict:
     is_error: bool
 
 
-def _one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(text.strip().split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 def decide_case(outcome: Outcome) -> CaseVerdict:
     """Map a case's outcome to its verdict.
 
@@ -72,35 +80,45 @@ def decide_case(outcome: Outcome) -> CaseVerdict:
     forcing doubt; an assertion (or :func:`pytest_grd.reject`) gives REJECTED;
     everything else that went wrong gives INCONCLUSIVE with a reason.
     """
-    msg = _one_line(outcome.message)
+    msg = one_line(outcome.message)
     if outcome.status == "skipped":
         if outcome.wasxfail:
             return CaseVerdict(Verdict.INCONCLUSIVE, f"xfail: {msg}" if msg else "xfail", False)
         return CaseVerdict(Verdict.INCONCLUSIVE, f"skipped: {msg}" if msg else "skipped", False)
     if outcome.inconclusive_reason is not None:
-        return CaseVerdict(Verdict.INCONCLUSIVE, _one_line(outcome.inconclusive_reason), True)
+        return CaseVerdict(Verdict.INCONCLUSIVE, one_line(outcome.inconclusive_reason), True)
     if outcome.phase == "setup" and outcome.status == "failed":
         what = f"{outcome.exc_type}: {msg}" if outcome.exc_type else msg
-        return CaseVerdict(Verdict.INCONCLUSIVE, _one_line(f"setup error: {what}"), True)
+        return CaseVerdict(Verdict.INCONCLUSIVE, one_line(f"setup error: {what}"), True)
     if outcome.status == "failed":
         if outcome.is_assertion:
             reason = msg or "assertion failed"
             if outcome.forced_reason:
                 # The claim failed on data we could not trust: no decisive verdict.
-                return CaseVerdict(Verdict.INCONCLUSIVE, _one_line(outcome.forced_reason), True)
+                return CaseVerdict(Verdict.INCONCLUSIVE, one_line(outcome.forced_reason), True)
             return CaseVerdict(Verdict.REJECTED, reason, True)
         what = f"{outcome.exc_type}: {msg}" if outcome.exc_type else msg
-        return CaseVerdict(Verdict.INCONCLUSIVE, _one_line(f"error: {what}"), True)
+        return CaseVerdict(Verdict.INCONCLUSIVE, one_line(f"error: {what}"), True)
     if outcome.forced_reason:
-        return CaseVerdict(Verdict.INCONCLUSIVE, _one_line(outcome.forced_reason), True)
+        return CaseVerdict(Verdict.INCONCLUSIVE, one_line(outcome.forced_reason), True)
     if outcome.wasxfail:
         return CaseVerdict(Verdict.VALIDATED, "xpass", False)
     return CaseVerdict(Verdict.VALIDATED, "", False)
 
 
+def as_evidence(decided: CaseVerdict) -> CaseVerdict:
+    """A case of a hypothesis decided across cases: a body that ran to its end
+    MEASURED (not VALIDATED: only the decision validates); anything else as
+    decided (an error stays INCONCLUSIVE, an assertion REJECTED)."""
+    if decided.verdict is Verdict.VALIDATED:
+        return CaseVerdict(Verdict.MEASURED, decided.reason, False)
+    return decided
+
+
 def roll_up(verdicts: Iterable[Verdict | str]) -> Verdict:
     """Combine case verdicts: all VALIDATED gives VALIDATED, any REJECTED gives
-    REJECTED, anything else (including no cases at all) INCONCLUSIVE."""
+    REJECTED, anything else (including no cases at all, or evidence that was
+    only MEASURED) INCONCLUSIVE."""
     seen = [Verdict(v) for v in verdicts]
     if not seen:
         return Verdict.INCONCLUSIVE

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_grd.record import CaseRecord, HypothesisResult, group_by_hypothesis
-from pytest_grd.report.baseline import (
+from pytest_grd.baseline import (
     BaselineError,
     Collection,
     build_baseline,
@@ -19,6 +18,7 @@ from pytest_grd.report.baseline import (
     merge_baseline,
     metric_rules,
 )
+from pytest_grd.record import CaseRecord, HypothesisResult, group_by_hypothesis
 
 
 def _case(

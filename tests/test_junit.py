@@ -40,7 +40,16 @@ def test_junit_properties(pytester: pytest.Pytester, xdist: bool) -> None:
         for prop in case.iter("property"):
             found.setdefault(prop.attrib["name"], []).append(prop.attrib["value"])
         props[case.attrib["name"]] = found
-    assert set(props) == {"test_ok[0.1]", "test_ok[0.01]", "test_bad", "test_setup", "test_plain"}
+    assert set(props) == {
+        "test_ok[0.1]",
+        "test_ok[0.01]",
+        "hyp_ok",  # the roll-up of hyp_ok's two cases: a testcase of its own
+        "test_bad",
+        "test_setup",
+        "test_plain",
+    }
+    assert props["hyp_ok"]["grd.verdict"] == ["VALIDATED"]
+    assert props["hyp_ok"]["grd.cases"] == ["2"]
     assert props["test_ok[0.1]"] == {
         "grd.hypothesis": ["hyp_ok"],
         "grd.verdict": ["VALIDATED"],

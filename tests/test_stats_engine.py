@@ -14,9 +14,10 @@ from scipy import stats as sps
 import pytest_grd as grd
 from pytest_grd.record import CaseRecord, group_by_hypothesis
 from pytest_grd.stats.decide import apply_decisions
-from pytest_grd.stats.engine import analyse, min_attainable_p
+from pytest_grd.stats.engine import analyse
 from pytest_grd.stats.multiple import CorrectionError, adjust
 from pytest_grd.stats.rules import DecisionRule, RuleError
+from pytest_grd.stats.significance import min_attainable_p
 from pytest_grd.summary import format_stats
 
 NEW = [0.84, 0.85, 0.83, 0.86, 0.85, 0.84, 0.86, 0.85]

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from statsmodels.stats.power import TTestIndPower
 
-from pytest_grd.stats.engine import analyse, welch_many
+from pytest_grd.stats.engine import analyse
+from pytest_grd.stats.significance import welch_many
 
 RANK = {"REJECTED": 0, "INCONCLUSIVE": 1, "VALIDATED": 2}
 

@@ -30,6 +30,18 @@ def test_same_seed_same_numbers_other_seed_other_numbers() -> None:
     assert _draw() != first
 
 
+def test_generators_already_seeded_are_not_seeded_again() -> None:
+    # The sweep plugin seeds loaded generators before setup; grd_seed then
+    # seeds only the rest, so draws made in between are not replayed.
+    seeded = seed_loaded(8)
+    assert "random" in seeded and "numpy" in seeded
+    first = random.random()
+    assert "random" not in seed_everything(8, already=seeded)
+    assert random.random() != first  # random was not reset to seed 8 again
+    seed_everything(8)
+    assert random.random() == first
+
+
 def test_seeds_outside_numpys_range_are_wrapped() -> None:
     seed_everything(2**32 + 5)  # NumPy's global generator takes 32 bits only
     wrapped = float(np.random.rand())

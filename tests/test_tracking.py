@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -463,3 +464,249 @@ def test_out(n, grd_run):
             os.killpg(server.pid, 9)
             server.wait(timeout=10)
         log.close()
+
+
+BAD_CALLS = """
+import pytest
+from pytest_grd.outcomes import TrackingCallError
+
+@pytest.mark.hypothesis("hyp_calls", claim="a bad tracking call fails that call, not the session")
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6])
+def test_calls(n, grd_run, tmp_path):
+    grd_run.log_metric("before", n)
+    out = tmp_path / "curve.txt"
+    out.write_text("1,2")
+    if n == 2:
+        grd_run.log_artifact(out, "../x")
+    if n == 3:
+        grd_run.log_param("notes", "x" * 10_000)
+    if n == 4:
+        with pytest.raises(TrackingCallError, match="MLflow's limit is 6,000"):
+            grd_run.log_param("notes", "x" * 10_000)
+    if n == 5:
+        # Refused by the store itself: the param changed behind grd_run's back.
+        grd_run.client.log_param(grd_run.run_id, "lr", "1")
+        grd_run.log_param("lr", "2")
+    grd_run.log_metric("after", n)
+    grd_run.log_artifact(out, "plots")
+"""
+
+
+def test_bad_tracking_call_fails_that_call_not_the_session(
+    pytester: pytest.Pytester, sink: RecordSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # whole reasons in the short summary
+    pytester.makepyfile(test_calls=BAD_CALLS)
+    uri = f"sqlite:///{pytester.path.as_posix()}/m.db"
+    result = pytester.runpytest("--grd-tracking-uri", uri, "-p", "no:randomly", "-v")
+    result.assert_outcomes(passed=4, failed=3)  # 2 cases + their hypothesis
+    artifact_error = (
+        "TrackingCallError: grd_run.log_artifact('*curve.txt', '../x'): "
+        "artifact_path '../x' must not contain '..' (it must stay inside the run)"
+    )
+    param_error = (
+        "TrackingCallError: grd_run.log_param('notes'): "
+        "value is 10,000 characters; MLflow's limit is 6,000"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*= grd verdicts =*",
+            "hyp_calls  INCONCLUSIVE (4 validated, 2 inconclusive)*",
+            f"*reason: 2 of 6 case(s) inconclusive; first: hyp_calls[[]n=2[]]: error: "
+            f"{artifact_error}",
+            # The store refused one batch of case 5: only that run is named.
+            "grd tracking: 1 run(s) partly logged to sqlite:///*m.db: log batch refused: "
+            "INVALID_PARAMETER_VALUE: *; verdicts are in this summary and the report: "
+            "hyp_calls[[]n=5[]]",
+            f"INCONCLUSIVE test_calls.py::test_calls[[]2[]] - *{artifact_error}",
+            f"INCONCLUSIVE test_calls.py::test_calls[[]3[]] - *{param_error}",
+        ]
+    )
+    assert "store unreachable" not in result.stdout.str()
+
+    # Every case has its run, read back from the store; the cases after the
+    # bad calls logged as usual.
+    runs = {
+        r.info.run_name: r
+        for r in _runs(uri, pytester.path.name)
+        if r.data.tags.get("grd.role") == "case"
+    }
+    assert sorted(runs) == [f"hyp_calls[n={n}]" for n in range(1, 7)]
+    verdicts = {name: run.data.tags["grd.verdict"] for name, run in runs.items()}
+    assert verdicts == {
+        "hyp_calls[n=1]": "VALIDATED",
+        "hyp_calls[n=2]": "INCONCLUSIVE",
+        "hyp_calls[n=3]": "INCONCLUSIVE",
+        "hyp_calls[n=4]": "VALIDATED",  # caught the error and went on
+        "hyp_calls[n=5]": "VALIDATED",  # a refused request never changes a verdict
+        "hyp_calls[n=6]": "VALIDATED",
+    }
+    for n in (1, 4, 5, 6):
+        run = runs[f"hyp_calls[n={n}]"]
+        assert run.data.metrics == {"before": n, "after": n}, n
+        assert run.info.status == "FINISHED"
+        listed = _client(uri).list_artifacts(run.info.run_id, "plots")
+        assert [a.path for a in listed] == ["plots/curve.txt"], n
+    for n, reason in ((2, artifact_error), (3, param_error)):
+        run = runs[f"hyp_calls[n={n}]"]
+        assert run.data.metrics == {"before": n} and run.info.status == "FAILED"
+        assert fnmatch.fnmatch(run.data.tags["grd.reason"], f"error: {reason}")
+        assert _client(uri).list_artifacts(run.info.run_id) == []
+    # Nothing was cut to 6,000 characters and stored.
+    assert all("notes" not in run.data.params for run in runs.values())
+    assert runs["hyp_calls[n=5]"].data.params["lr"] == "1"
+    # Nothing escaped the runs' artifact directories.
+    assert not list(pytester.path.rglob("x"))
+
+    records = {r["name"]: r for r in sink.records()}
+    assert records["hyp_calls[n=5]"]["extra"]["tracking_error"].startswith(
+        f"partly logged to {uri}: log batch refused: INVALID_PARAMETER_VALUE: "
+    )
+    assert not any(
+        records[f"hyp_calls[n={n}]"]["extra"].get("tracking_error") for n in (1, 2, 3, 4, 6)
+    )
+
+
+def test_bad_tracking_call_is_the_same_without_tracking(
+    pytester: pytest.Pytester, sink: RecordSink
+) -> None:
+    pytester.makepyfile(
+        test_calls=BAD_CALLS.replace('grd_run.client.log_param(grd_run.run_id, "lr", "1")', "pass")
+    )
+    result = pytester.runpytest("--grd-no-tracking", "-p", "no:randomly")
+    result.assert_outcomes(passed=4, failed=3)
+    records = {r["name"]: r for r in sink.records()}
+    assert [records[f"hyp_calls[n={n}]"]["verdict"] for n in range(1, 7)] == [
+        "VALIDATED",
+        "INCONCLUSIVE",
+        "INCONCLUSIVE",
+        "VALIDATED",
+        "VALIDATED",
+        "VALIDATED",
+    ]
+    assert records["hyp_calls[n=3]"]["reason"] == (
+        "error: TrackingCallError: grd_run.log_param('notes'): "
+        "value is 10,000 characters; MLflow's limit is 6,000"
+    )
+    assert not (pytester.path / "mlflow.db").exists()
+
+
+def test_names_agree_with_mlflows_own_validation() -> None:
+    """GrdRun checks without importing mlflow; its rules must be MLflow's."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.store.artifact.artifact_repo import verify_artifact_path
+    from mlflow.utils.validation import _validate_param_name
+
+    from pytest_grd.tracking.run import _artifact_path_problem
+    from pytest_grd.tracking.tags import name_problem
+
+    names = ["acc", "val/acc 1:2", "a.b-c_d", "épsilon", "x" * 250, "x" * 251, "", ".",
+             "a!b", "a//b", "val/", "./acc", "../up", "/abs", "a/../b", "a/./b", "..a"]  # fmt: skip
+    for name in names:
+        try:
+            _validate_param_name(name)  # type: ignore[no-untyped-call]
+            if len(name) > 250:
+                raise MlflowException("too long")  # MLflow checks the length separately
+            mlflow_ok = True
+        except MlflowException:
+            mlflow_ok = False
+        assert (name_problem(name) is None) == mlflow_ok, name
+    for path in ["plots", "a/b", "plots/", "./plots", "a//b", "../x", "/abs", "a/..", "."]:
+        try:
+            verify_artifact_path(path)  # type: ignore[no-untyped-call]
+            mlflow_ok = True
+        except MlflowException:
+            mlflow_ok = False
+        assert (_artifact_path_problem(path) is None) == mlflow_ok, path
+
+
+def _store(uri: str, tmp_path: Path, session: str = "s1") -> Any:
+    from pytest_grd.tracking.settings import TrackingSettings
+    from pytest_grd.tracking.store import TrackingStore
+
+    settings = TrackingSettings(uri=uri, source="test", experiment="exp")
+    return TrackingStore(settings, tmp_path, None, session, environ={})
+
+
+def _case_record(name: str) -> Any:
+    from pytest_grd.record import CaseRecord
+
+    return CaseRecord(hypothesis="h", nodeid=f"t.py::{name}", name=name)
+
+
+def test_store_refused_request_marks_only_its_run(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path.as_posix()}/m.db"
+    store = _store(uri, tmp_path)
+    store.prepare({"h": "claim"}, "full")
+    first = store.open_case(_case_record("a"))
+    store.client.log_param(first.run_id, "lr", "1")
+    now = int(time.time() * 1000)
+    problem = store.write(first.run_id, [("m", 1.0, now, 0)], {"lr": "2"}, {"t": "v"})
+    assert problem.startswith("log batch refused: INVALID_PARAMETER_VALUE: MlflowException: ")
+    assert store.error is None
+    run = _client(uri).get_run(first.run_id)
+    # The refused param cost the batch nothing else.
+    assert run.data.metrics == {"m": 1.0} and run.data.tags["t"] == "v"
+    assert run.data.params["lr"] == "1"
+    store.note(first.record, problem)
+    assert first.record.extra["tracking_error"] == f"partly logged to {uri}: {problem}"
+    # A bad artifact path is a refused request too, whatever code MLflow gives it.
+    (tmp_path / "f.txt").write_text("1")
+    problem = store.log_artifact(first.run_id, str(tmp_path / "f.txt"), "../x")
+    assert problem.startswith("log artifact refused: ")
+    assert store.error is None
+    store.close_case(first, "FINISHED")
+    # The next case of the same process logs as usual.
+    second = store.open_case(_case_record("b"))
+    assert second is not None
+    second.metrics.append(("m", 2.0, now, 0))
+    store.close_case(second, "FINISHED")
+    assert _client(uri).get_run(second.run_id).data.metrics == {"m": 2.0}
+    assert "tracking_error" not in second.record.extra
+
+
+def test_store_that_cannot_be_reached_stops_tracking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in (
+        ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0"),
+        ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0"),
+        ("MLFLOW_HTTP_REQUEST_TIMEOUT", "5"),
+        ("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true"),
+    ):
+        monkeypatch.setenv(name, value)
+    uri = f"http://127.0.0.1:{_free_port()}"  # nothing listens: connection refused
+    store = _store(uri, tmp_path)
+    now = int(time.time() * 1000)
+    problem = store.write("0" * 32, [("m", 1.0, now, 0)], {}, {})
+    assert problem == store.error
+    assert problem.startswith("store unreachable: log batch: MlflowException: ")
+    assert store.not_logged().startswith(f"not logged to {uri}: store unreachable: log batch: ")
+    # Nothing more is sent: the next call answers at once with the same words.
+    started = time.monotonic()
+    assert store.write("0" * 32, [("m", 2.0, now, 1)], {}, {}) == problem
+    assert time.monotonic() - started < 0.5
+    record = _case_record("c")
+    assert store.open_case(record) is None
+    assert record.extra["tracking_error"] == store.not_logged()
+
+
+@pytest.mark.slow
+def test_locked_sqlite_store_stops_tracking(tmp_path: Path) -> None:
+    """'database is locked' is the store, not the request (MLflow waits 20 s first)."""
+    import sqlite3
+
+    uri = f"sqlite:///{tmp_path.as_posix()}/m.db"
+    store = _store(uri, tmp_path)
+    store.prepare({"h": "claim"}, "full")
+    writer = store.open_case(_case_record("a"))
+    holder = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        problem = store.write(writer.run_id, [("m", 1.0, int(time.time() * 1000), 0)], {}, {})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert problem == store.error
+    assert problem.startswith("store unreachable: log batch: MlflowException: ")
+    assert "database is locked" in problem

@@ -1,24 +1,28 @@
-"""Tracking's pure parts: URI resolution, tags, record round-trip, the run buffer."""
+"""Tracking's pure parts: URI resolution, tags, record round-trip, the run
+buffer, and the checks ``grd_run`` makes at each call (MLflow's rules)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pytest_grd.case import Case
 from pytest_grd.marker import HypothesisSpec
+from pytest_grd.outcomes import TrackingCallError
 from pytest_grd.record import CaseRecord, HypothesisResult
+from pytest_grd.settings import resolve_experiment, resolve_tracking_uri
 from pytest_grd.tracking.run import GrdRun, MetricPoint, run_for_case
 from pytest_grd.tracking.settings import (
     TrackingUnavailable,
     check_reachable,
-    experiment_name,
     lock_path,
     redact_uri,
-    resolve_tracking_uri,
     sqlite_path,
 )
 from pytest_grd.tracking.tags import (
@@ -52,8 +56,8 @@ def test_uri_order_option_ini_env_default(tmp_path: Path) -> None:
 
 
 def test_experiment_name_and_paths(tmp_path: Path) -> None:
-    assert experiment_name("", tmp_path / "proj") == "proj"
-    assert experiment_name(" mine ", tmp_path) == "mine"
+    assert resolve_experiment("", tmp_path / "proj") == "proj"
+    assert resolve_experiment(" mine ", tmp_path) == "mine"
     assert sqlite_path("sqlite:///:memory:") is None
     assert sqlite_path("http://x") is None
     assert lock_path(f"sqlite:///{tmp_path}/m.db") == tmp_path / "m.db.grd-lock"
@@ -72,15 +76,18 @@ def test_unreachable_server_is_one_line_naming_the_uri() -> None:
 
 def test_keys_and_param_values() -> None:
     assert check_key("metric", "val/acc 1:2") == "val/acc 1:2"
-    for bad in ("", "a!b", "x" * 251, "../up"):
+    for bad in ("", "a!b", "x" * 251, "../up", "a//b"):
         with pytest.raises(ValueError, match="invalid metric name"):
             check_key("metric", bad)
     assert param_value(0.1) == "0.1"
     assert param_value(True) == "true"
     assert param_value([1, 2]) == "[1, 2]"
-    assert len(param_value("x" * 7000)) == 6000
+    assert param_value("x" * 7000) == "x" * 7000  # never cut: refused at the call instead
     record = CaseRecord(hypothesis="h", nodeid="n", name="h", params={"lr": 0.01}, seed=3)
     assert case_params(record) == {"lr": "0.01", "seed": "3"}
+    # A parametrize value is logged by the plugin, not by a call: cut, marked.
+    long = CaseRecord(hypothesis="h", nodeid="n", name="h", params={"cfg": "y" * 7000})
+    assert len(case_params(long)["cfg"]) == 6000 and case_params(long)["cfg"].endswith("...")
 
 
 def test_env_tags_only_allowlisted() -> None:
@@ -252,3 +259,223 @@ def test_case_tags_carry_device_and_gpu() -> None:
     cpu = case_tags(CaseRecord(hypothesis="h", nodeid="t.py::f", name="h", device="cpu"))
     assert cpu["grd.device"] == "cpu"
     assert not any(k.startswith("grd.gpu.") for k in cpu)
+
+
+# -- what grd_run checks at each call (MLflow's rules) -------------------------
+
+
+def _tracked() -> tuple[GrdRun, _Writer]:
+    run = run_for_case(_case())
+    writer = _Writer()
+    run.attach(writer)
+    return run, writer
+
+
+def _message(call: Callable[[], object]) -> str:
+    with pytest.raises(TrackingCallError) as err:
+        call()
+    message = str(err.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("a!b", "grd_run.{m}('a!b'): invalid name: use only letters, digits, _ - . : / and spaces"),
+        ("", "grd_run.{m}(''): invalid name: it is empty"),
+        ("x" * 251, "invalid name: it is 251 characters; MLflow's limit is 250"),
+        ("a//b", "grd_run.{m}('a//b'): invalid name: MLflow reads names as paths: write 'a/b'"),
+        ("val/", "invalid name: MLflow reads names as paths: write 'val'"),
+        ("./acc", "invalid name: MLflow reads names as paths: write 'acc'"),
+        ("../up", "invalid name: MLflow reads names as paths: it must not start with '/' or '..'"),
+        ("/abs", "invalid name: MLflow reads names as paths: it must not start with '/' or '..'"),
+        (".", "it must not start with '/' or '..'"),
+        (None, "grd_run.{m}(None): invalid name: it must be a string, not NoneType"),
+    ],
+)
+@pytest.mark.parametrize("method", ["log_metric", "log_param", "set_tag"])
+def test_names_follow_mlflow_rules(method: str, name: Any, expected: str) -> None:
+    run, writer = _tracked()
+    message = _message(lambda: getattr(run, method)(name, 1))
+    assert expected.format(m=method) in message
+    assert not (writer.metrics or writer.params or writer.tags)
+    for good in ("val/acc 1:2", "a.b-c_d", "x" * 250, "épsilon"):
+        getattr(run, method)(good, 1)
+
+
+def test_over_long_param_is_refused_at_the_call_not_cut() -> None:
+    run, writer = _tracked()
+    run.log_param("fits", "x" * 6000)
+    assert writer.params["fits"] == "x" * 6000
+    assert (
+        _message(lambda: run.log_param("notes", "x" * 10_000))
+        == "grd_run.log_param('notes'): value is 10,000 characters; MLflow's limit is 6,000"
+    )
+    # Measured as MLflow stores it (JSON for containers).
+    assert "value is 6,001 characters" in _message(
+        lambda: run.log_params({"ok": 1, "grid": ["y" * 5997]})
+    )
+    assert "notes" not in run._case.record.params and "grid" not in writer.params
+    assert "ok" not in writer.params  # log_params: all checked before any is logged
+
+
+def test_over_long_tag_is_refused_at_the_call() -> None:
+    run, writer = _tracked()
+    run.set_tag("fits", "t" * 8000)
+    assert (
+        _message(lambda: run.set_tag("note", "t" * 9000))
+        == "grd_run.set_tag('note'): value is 9,000 characters; MLflow's limit is 8,000"
+    )
+    assert "grd_run.set_tags('big'): value is 8,001" in _message(
+        lambda: run.set_tags({"small": "s", "big": "t" * 8001})
+    )
+    assert set(writer.tags) == {"fits"}
+    assert set(run._case.record.extra["tags"]) == {"fits"}
+
+
+def test_changing_a_param_is_refused() -> None:
+    run, writer = _tracked()
+    run.log_param("epochs", 3)
+    run.log_param("epochs", 3)  # the same value again: a no-op
+    message = _message(lambda: run.log_param("epochs", 4))
+    assert message == (
+        "grd_run.log_param('epochs'): already logged as 3; a param cannot change to 4 "
+        "(log it under another name)"
+    )
+    assert isinstance(TrackingCallError(message), ValueError)
+    assert writer.params == {"epochs": "3"}
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("0.5", "str '0.5'"), (True, "bool True"), (None, "NoneType None"), ([1, 2], "list [1, 2]")],
+)
+def test_metric_value_must_be_a_number(value: Any, shown: str) -> None:
+    run, writer = _tracked()
+    assert (
+        _message(lambda: run.log_metric("loss", value))
+        == f"grd_run.log_metric('loss'): value must be a number, got {shown}"
+    )
+    assert "loss" not in run._case.record.metrics and writer.metrics == []
+
+
+def test_metric_numbers_of_any_kind_are_accepted() -> None:
+    import numpy as np
+
+    run, writer = _tracked()
+    for value in (1, 0.5, Decimal("0.25"), np.float32(0.125), np.int64(2), np.array(3.0)):
+        run.log_metric("m", value)  # type: ignore[arg-type]
+    assert [point[1] for point in writer.metrics] == [1.0, 0.5, 0.25, 0.125, 2.0, 3.0]
+    assert all(type(point[1]) is float for point in writer.metrics)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"step": 1.5}, "step must be an integer (64-bit), got float 1.5"),
+        ({"step": True}, "step must be an integer (64-bit), got bool True"),
+        ({"step": 2**63}, "step must be an integer (64-bit), got int 9223372036854775808"),
+        ({"step": "3"}, "step must be an integer (64-bit), got str '3'"),
+        (
+            {"timestamp": -1},
+            "timestamp must be a non-negative integer (milliseconds since the epoch), got -1",
+        ),
+        (
+            {"timestamp": 1.5},
+            "timestamp must be a non-negative integer (milliseconds since the epoch), got 1.5",
+        ),
+    ],
+)
+def test_metric_step_and_timestamp(kwargs: dict[str, Any], expected: str) -> None:
+    run, writer = _tracked()
+    assert _message(lambda: run.log_metric("loss", 0.5, **kwargs)) == (
+        f"grd_run.log_metric('loss'): {expected}"
+    )
+    assert writer.metrics == [] and run._case.history == {}
+
+
+def test_step_accepts_numpy_integers_and_log_metrics_is_all_or_nothing() -> None:
+    import numpy as np
+
+    run, writer = _tracked()
+    run.log_metric("loss", 0.5, step=np.int64(7))  # type: ignore[arg-type]
+    assert writer.metrics[-1][3] == 7 and type(writer.metrics[-1][3]) is int
+    message = _message(lambda: run.log_metrics({"acc": 0.9, "f1": "high"}))  # type: ignore[dict-item]
+    assert message == "grd_run.log_metrics('f1'): value must be a number, got str 'high'"
+    assert "acc" not in run._case.record.metrics and len(writer.metrics) == 1
+
+
+@pytest.mark.parametrize(
+    ("artifact_path", "problem"),
+    [
+        ("../x", "must not contain '..' (it must stay inside the run)"),
+        ("plots/../../x", "must not contain '..' (it must stay inside the run)"),
+        ("/tmp/x", "must be relative (a folder inside the run), not absolute"),
+        ("C:\\x", "must use '/' between folders, not '\\'"),
+        ("plots/", "must be written 'plots'"),
+        ("./plots", "must be written 'plots'"),
+        ("a//b", "must be written 'a/b'"),
+        ("a#b", "must not contain '#'"),
+        (".", "names no folder; leave it out to log at the top of the run"),
+    ],
+)
+def test_artifact_path_must_stay_inside_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, artifact_path: str, problem: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run, writer = _tracked()
+    Path("f.txt").write_text("1")
+    Path("d").mkdir()
+    Path("d", "g.txt").write_text("1")
+    message = _message(lambda: run.log_artifact("f.txt", artifact_path))
+    assert message == (
+        f"grd_run.log_artifact('f.txt', {artifact_path!r}): artifact_path {artifact_path!r} "
+        f"{problem}"
+    )
+    message = _message(lambda: run.log_artifacts("d", artifact_path))
+    assert message == (
+        f"grd_run.log_artifacts('d', {artifact_path!r}): artifact_path {artifact_path!r} {problem}"
+    )
+    assert writer.artifacts == [] and run._case.record.artifacts == []
+
+
+def test_artifact_must_exist(tmp_path: Path) -> None:
+    run, writer = _tracked()
+    with pytest.raises(FileNotFoundError, match=r"^grd_run\.log_artifact\('.*missing\.txt'\): "):
+        run.log_artifact(tmp_path / "missing.txt")
+    with pytest.raises(IsADirectoryError, match=r"is a directory; use grd_run\.log_artifacts"):
+        run.log_artifact(tmp_path, "plots")
+    with pytest.raises(NotADirectoryError, match="no such directory"):
+        run.log_artifacts(tmp_path / "nowhere")
+    (tmp_path / "ok.txt").write_text("1")
+    run.log_artifact(tmp_path / "ok.txt", "plots/run 1")
+    run.log_artifact(tmp_path / "ok.txt", "")
+    assert writer.artifacts == [
+        (str(tmp_path / "ok.txt"), "plots/run 1"),
+        (str(tmp_path / "ok.txt"), None),
+    ]
+    assert run._case.record.artifacts == ["plots/run 1/ok.txt", "ok.txt"]
+
+
+def test_checks_are_the_same_without_tracking(tmp_path: Path) -> None:
+    """A study must not behave differently offline (``--grd-no-tracking``)."""
+    (tmp_path / "f.txt").write_text("1")
+    bad_calls: list[Callable[[GrdRun], object]] = [
+        lambda r: r.log_param("notes", "x" * 10_000),
+        lambda r: r.set_tag("note", "x" * 9000),
+        lambda r: r.log_metric("a!b", 1.0),
+        lambda r: r.log_metric("loss", "0.5"),  # type: ignore[arg-type]
+        lambda r: r.log_metric("loss", 1.0, step=0.5),  # type: ignore[arg-type]
+        lambda r: r.log_artifact(tmp_path / "f.txt", "../x"),
+    ]
+    tracked, writer = _tracked()
+    untracked = run_for_case(_case())
+    assert not untracked.tracking
+    for bad in bad_calls:
+        offline = _message(lambda bad=bad: bad(untracked))  # type: ignore[misc]
+        assert offline == _message(lambda bad=bad: bad(tracked))  # type: ignore[misc]
+    for run in (tracked, untracked):
+        record = run._case.record
+        assert record.params == {} and record.metrics == {} and record.artifacts == []
+    assert not (writer.metrics or writer.params or writer.tags or writer.artifacts)

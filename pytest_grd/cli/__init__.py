@@ -18,7 +18,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeAlias
 
 from .project import CliError, Project, find_project
 
@@ -39,6 +39,10 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+#: The subcommands' parsers, as ``add_subparsers`` returns them.
+_Commands: TypeAlias = "argparse._SubParsersAction[_Parser]"
 
 
 def _add_source_options(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
+    _add_init(commands)
+    _add_status(commands)
+    _add_report(commands)
+    _add_commit(commands)
+    return parser
 
+
+def _add_init(commands: _Commands) -> None:
     init = commands.add_parser(
         "init",
         help="scaffold a research project (idempotent; never overwrites a file).",
@@ -101,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not commit the scaffold in a freshly created git repository.",
     )
 
+
+def _add_status(commands: _Commands) -> None:
     status = commands.add_parser(
         "status",
         help="latest verdict of each hypothesis, from the tracking store.",
@@ -111,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source_options(status)
     status.add_argument("--json", action="store_true", help="print the results as JSON.")
 
+
+def _add_report(commands: _Commands) -> None:
     report = commands.add_parser(
         "report",
         help="regenerate the --grd-report output without re-running anything.",
@@ -127,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="output directory (default: <project>/grd-report).",
     )
 
+
+def _add_commit(commands: _Commands) -> None:
     commit = commands.add_parser(
         "commit",
         help="commit a hypothesis's recorded verdict in the experiment format.",
@@ -152,7 +169,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print the message and the files, commit nothing."
     )
     _add_source_options(commit)
-    return parser
 
 
 def _version() -> str:

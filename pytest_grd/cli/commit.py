@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..gitinfo import first_line, git
 from ..record import HypothesisResult
 from .project import CliError
 from .verdicts import result_summary
@@ -33,18 +34,8 @@ __all__ = ["CommitPlan", "commit_message", "plan_commit", "make_commit", "scope_
 SUBJECT_LIMIT = 100
 
 
-def _git(args: list[str], cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, input=stdin, check=False
-        )
-    except FileNotFoundError:
-        raise CliError("'git' is not installed or not on PATH") from None
-
-
-def _first_line(done: subprocess.CompletedProcess[str]) -> str:
-    text = (done.stderr.strip() or done.stdout.strip()).splitlines()
-    return text[0] if text else f"exit status {done.returncode}"
+def _failure(done: subprocess.CompletedProcess[str]) -> str:
+    return first_line(done) or f"exit status {done.returncode}"
 
 
 def scope_name(hypothesis_id: str) -> str:
@@ -116,9 +107,9 @@ class CommitPlan:
 
 def _status(toplevel: Path) -> dict[str, str]:
     """Changed paths (relative to the work tree) -> their two-letter status."""
-    done = _git(["status", "--porcelain=v1", "-z", "--untracked-files=all"], toplevel)
+    done = git(toplevel, "status", "--porcelain=v1", "-z", "--untracked-files=all")
     if done.returncode != 0:
-        raise CliError(f"git status failed: {_first_line(done)}")
+        raise CliError(f"git status failed: {_failure(done)}")
     out: dict[str, str] = {}
     fields = done.stdout.split("\0")
     i = 0
@@ -217,15 +208,22 @@ def make_commit(plan: CommitPlan, toplevel: Path) -> str:
     code and data were last committed.
     """
     if plan.paths:
-        added = _git(["add", "--", *plan.paths], toplevel)
+        added = git(toplevel, "add", "--", *plan.paths)
         if added.returncode != 0:
-            raise CliError(f"git add failed: {_first_line(added)}")
-    done = _git(
-        ["commit", "--quiet", "--only", "--allow-empty", "-F", "-", "--", *plan.paths],
+            raise CliError(f"git add failed: {_failure(added)}")
+    done = git(
         toplevel,
+        "commit",
+        "--quiet",
+        "--only",
+        "--allow-empty",
+        "-F",
+        "-",
+        "--",
+        *plan.paths,
         stdin=plan.message,
     )
     if done.returncode != 0:
-        raise CliError(f"git commit failed: {_first_line(done)}")
-    sha = _git(["rev-parse", "--short", "HEAD"], toplevel)
+        raise CliError(f"git commit failed: {_failure(done)}")
+    sha = git(toplevel, "rev-parse", "--short", "HEAD")
     return sha.stdout.strip()

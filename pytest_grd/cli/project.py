@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..settings import resolve_experiment, resolve_tracking_uri
+
 __all__ = ["CliError", "Project", "find_project"]
 
 
@@ -88,41 +90,19 @@ class Project:
     @property
     def experiment(self) -> str:
         """The MLflow experiment name (ini ``grd_experiment``, default the root's name)."""
-        return self.setting("grd_experiment", self.root.name)
+        return resolve_experiment(self.setting("grd_experiment"), self.root)
 
     def tracking_uri(self, override: str | None = None) -> str:
-        """The tracking URI in the plugin's order of precedence."""
-        uri = (
-            override
-            or self.setting("grd_tracking_uri")
-            or os.environ.get("MLFLOW_TRACKING_URI")
-            or f"sqlite:///{self.root / 'mlflow.db'}"
-        )
-        return _absolute_sqlite(uri, self.root)
+        """The tracking URI in the plugin's order of precedence (one resolver
+        for both: :func:`pytest_grd.settings.resolve_tracking_uri`)."""
+        return resolve_tracking_uri(
+            override, self.setting("grd_tracking_uri"), os.environ, self.root
+        )[0]
 
     @property
     def report_dir(self) -> Path:
         """Where ``--grd-report`` writes by default."""
         return self.root / "grd-report"
-
-
-def _absolute_sqlite(uri: str, root: Path) -> str:
-    """A relative ``sqlite:///mlflow.db`` in the ini means the project's file,
-    not one in whatever directory ``grd`` was started from."""
-    prefix = "sqlite:///"
-    if uri.startswith(prefix):
-        path = uri[len(prefix) :]
-        if path and not path.startswith("/") and ":memory:" not in path:
-            return prefix + str((root / path).resolve())
-    return uri
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The file behind a ``sqlite:///`` URI, else ``None``."""
-    prefix = "sqlite:///"
-    if uri.startswith(prefix):
-        return Path(uri[len(prefix) :])
-    return None
 
 
 def find_project(start: Path) -> Project:

@@ -9,11 +9,11 @@ run only where no repository is there yet; nothing goes to the network.
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from ..gitinfo import first_line, git
 from .project import CliError
 
 __all__ = ["FILES", "GITIGNORE_ENTRIES", "InitResult", "init_project", "project_name"]
@@ -60,16 +60,9 @@ def _template(name: str) -> str:
     return (resources.files("pytest_grd") / "cli_templates" / name).read_text(encoding="utf-8")
 
 
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise CliError(f"'{args[0]}' is not installed or not on PATH") from None
-
-
 def git_toplevel(directory: Path) -> Path | None:
     """The work tree containing ``directory``, or ``None`` outside git."""
-    done = _run(["git", "rev-parse", "--show-toplevel"], directory)
+    done = git(directory, "rev-parse", "--show-toplevel")
     if done.returncode != 0:
         return None
     return Path(done.stdout.strip()).resolve()
@@ -144,7 +137,7 @@ def init_project(directory: Path, *, commit: bool = True) -> InitResult:
     toplevel = git_toplevel(root)
     fresh_git = toplevel is None
     if fresh_git:
-        done = _run(["git", "init", "-q"], root)
+        done = git(root, "init", "-q")
         if done.returncode != 0:
             raise CliError(f"git init failed in {root}: {done.stderr.strip()}")
         result.created.append("created a git repository (git init)")
@@ -168,14 +161,12 @@ def init_project(directory: Path, *, commit: bool = True) -> InitResult:
 def _initial_commit(root: Path, result: InitResult) -> None:
     """Commit the scaffold in a repository this command created, so that the
     first ``grd commit`` holds only the experiment."""
-    add = _run(["git", "add", "--all"], root)
-    done = _run(["git", "commit", "-q", "-m", INITIAL_COMMIT], root) if add.returncode == 0 else add
+    add = git(root, "add", "--all")
+    done = git(root, "commit", "-q", "-m", INITIAL_COMMIT) if add.returncode == 0 else add
     if done.returncode == 0:
         result.created.append(f"created the first commit: {INITIAL_COMMIT!r}")
     else:
-        reason = (done.stderr.strip() or done.stdout.strip()).splitlines()
+        reason = first_line(done) or "git commit failed"
         result.notes.append(
-            "did not commit the scaffold ("
-            + (reason[0] if reason else "git commit failed")
-            + "); commit it yourself before 'grd commit'"
+            f"did not commit the scaffold ({reason}); commit it yourself before 'grd commit'"
         )

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..record import CaseRecord, HypothesisResult
-from .project import CliError, Project, sqlite_path
+from ..tracking.settings import sqlite_path
+from .project import CliError, Project
 
 __all__ = [
     "Recorded",

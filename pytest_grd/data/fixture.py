@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Hashable, Mapping
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, NoReturn, cast
 
 import pytest
 
+from ..keys import CASE_KEY
 from ..outcomes import DataInvalid
-from ..session import CASE_KEY
+from ..text import one_line
 from .datasets import Dataset
 
 if TYPE_CHECKING:
@@ -129,18 +130,18 @@ class DataAccess:
             key = (resolved.identity, fmt, _options_key(options), _schema_key(store, schema))
             failure = store.failures.get(key)
             if failure is not None:
-                return self._fail(resolved, name, failure)
+                self._fail(resolved, name, failure)
             cached = store.frames.get(key)
             if cached is not None:
                 self._record(resolved, name, "passed" if schema is not None else None)
-                return cached  # type: ignore[no-any-return]
+                return cast("pd.DataFrame", cached)
         try:
             frame = read_frame(resolved.path, fmt, options)
         except (OSError, ValueError, ImportError) as exc:
             self._record(resolved, name, "failed" if schema is not None else None)
             raise DataInvalid(
                 f"data unreadable: {_label(resolved)} as {fmt}: {type(exc).__name__}: "
-                + " ".join(str(exc).split())[:200]
+                + one_line(exc, 200)
             ) from None
         if schema is not None:
             try:
@@ -149,11 +150,11 @@ class DataAccess:
                 reason = f"data invalid: {_label(resolved)} ({name}): {failed.summary}"
                 if key is not None:
                     store.failures[key] = reason
-                return self._fail(resolved, name, reason)
+                self._fail(resolved, name, reason)
         self._record(resolved, name, "passed" if schema is not None else None)
         if key is None:
             return frame
-        return store.frames.put(key, frame)  # type: ignore[no-any-return]
+        return cast("pd.DataFrame", store.frames.put(key, frame))
 
     # -- internals ---------------------------------------------------------
 
@@ -174,8 +175,7 @@ class DataAccess:
         except Exception as exc:  # anything DVC raises: one line, not a traceback
             where = dataset.target if rev is None else f"{dataset.target}@{rev}"
             raise DataInvalid(
-                f"data missing: cannot read {where}: {type(exc).__name__}: "
-                + " ".join(str(exc).split())[:200]
+                f"data missing: cannot read {where}: {type(exc).__name__}: " + one_line(exc, 200)
             ) from None
 
     def _record(self, resolved: Resolved, schema: str | None, validation: str | None) -> None:
@@ -184,7 +184,7 @@ class DataAccess:
         if self._case is not None:
             self._case.record.lineage.append(dict(entry))
 
-    def _fail(self, resolved: Resolved, schema: str | None, reason: str) -> Any:
+    def _fail(self, resolved: Resolved, schema: str | None, reason: str) -> NoReturn:
         __tracebackhide__ = True
         self._record(resolved, schema, "failed")
         if self._case is not None:

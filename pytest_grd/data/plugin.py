@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ..settings import get_settings
+
 if TYPE_CHECKING:
     from .access import DataStore
     from .datasets import Dataset
@@ -22,12 +24,12 @@ class DataPlugin:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.datasets: dict[str, Dataset] = {}
-        lines = config.getini("grd_datasets")
+        lines = get_settings(config).datasets
         if lines:  # parsed (and checked) only when the project declares some
             from .datasets import DatasetError, parse_datasets
 
             try:
-                self.datasets = parse_datasets(lines)
+                self.datasets = parse_datasets(list(lines))
             except DatasetError as exc:
                 raise pytest.UsageError(str(exc)) from None
         self._store: DataStore | None = None

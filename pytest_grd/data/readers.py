@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     import pandas as pd  # type: ignore[import-untyped]
@@ -37,18 +37,21 @@ def read_frame(path: Path, fmt: str, options: Mapping[str, Any]) -> pd.DataFrame
     import pandas as pd  # type: ignore[import-untyped]
 
     opts = dict(options)
+    # The options are known only at run time, so the stubs' read_csv/read_json
+    # overloads (a frame, or a chunk reader for ``iterator``/``chunksize``) give
+    # Any: a frame is what these readers are for.
     if fmt == "csv":
-        return pd.read_csv(path, **opts)
+        return cast("pd.DataFrame", pd.read_csv(path, **opts))
     if fmt == "tsv":
         opts.setdefault("sep", "\t")
-        return pd.read_csv(path, **opts)
+        return cast("pd.DataFrame", pd.read_csv(path, **opts))
     if fmt == "parquet":
         return pd.read_parquet(path, **opts)
     if fmt == "json":
-        return pd.read_json(path, **opts)
+        return cast("pd.DataFrame", pd.read_json(path, **opts))
     if fmt == "jsonl":
         opts.setdefault("lines", True)
-        return pd.read_json(path, **opts)
+        return cast("pd.DataFrame", pd.read_json(path, **opts))
     raise ValueError(f"unknown format {fmt!r}; expected one of {sorted(set(FORMATS.values()))}")
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..text import one_line
+
 if TYPE_CHECKING:
     import pandas as pd  # type: ignore[import-untyped]
 
@@ -66,9 +68,7 @@ def summarize_failures(rows: Iterable[Mapping[str, Any]]) -> str:
         more = ", …" if len(values) > VALUES_SHOWN else ""
         where = f"{column}: " if column else ""
         parts.append(f"{where}{check} ({len(values)} failing: {shown}{more})")
-    text = "; ".join(parts) or "schema validation failed"
-    text = " ".join(text.split())
-    return text if len(text) <= SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 1] + "…"
+    return one_line("; ".join(parts) or "schema validation failed", SUMMARY_LIMIT)
 
 
 def validate(frame: pd.DataFrame, schema: Any) -> pd.DataFrame:
@@ -87,5 +87,5 @@ def validate(frame: pd.DataFrame, schema: Any) -> pd.DataFrame:
     except SchemaErrors as exc:
         raise SchemaFailed(summarize_failures(exc.failure_cases.to_dict("records"))) from None
     except SchemaError as exc:  # raised eagerly by some schema-level checks
-        raise SchemaFailed(" ".join(str(exc).split())[:SUMMARY_LIMIT]) from None
+        raise SchemaFailed(one_line(exc, SUMMARY_LIMIT)) from None
     return result

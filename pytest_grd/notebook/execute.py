@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..outcomes import Inconclusive, Rejected
+from ..text import one_line
 from .metrics import METRICS_ENV
 
 __all__ = [
@@ -53,11 +54,6 @@ def _first_line(source: str, limit: int = 60) -> str:
     return "<empty cell>"
 
 
-def _one_line(text: str, limit: int = 200) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 @dataclass(frozen=True)
 class CellFailure:
     """The cell a notebook case stopped in, and why.
@@ -85,7 +81,7 @@ class CellRejected(Rejected):
     """A cell raised ``AssertionError``: the notebook contradicts its claim."""
 
     def __init__(self, failure: CellFailure, output: Path | None = None) -> None:
-        detail = _one_line(failure.evalue) or failure.ename
+        detail = one_line(failure.evalue, 200) or failure.ename
         super().__init__(f"{failure.headline}: {detail}")
         self.failure = failure
         self.output = output
@@ -98,7 +94,7 @@ class CellInconclusive(Inconclusive):
     def __init__(
         self, reason: str, failure: CellFailure | None = None, output: Path | None = None
     ) -> None:
-        super().__init__(_one_line(reason, 300))
+        super().__init__(one_line(reason, 300))
         self.failure = failure
         self.output = output
 
@@ -224,7 +220,6 @@ def run_notebook(
     injected after its ``parameters`` cell; write the executed notebook to
     ``output``.  Returns the executed notebook; raises :class:`CellRejected`
     or :class:`CellInconclusive`."""
-    import papermill
     from jupyter_client.kernelspec import NoSuchKernel
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
@@ -232,69 +227,107 @@ def run_notebook(
     injected = _injected_index(nb)
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
-        # Resolved first: a missing kernel is one line, and a jupytext notebook
-        # without kernelspec metadata still tells papermill its language.
-        language = _kernel_language(kernel)
-        with _quiet_papermill(metrics_path):
-            return papermill.execute_notebook(
-                nb,
-                str(output),
-                parameters=dict(parameters),
-                kernel_name=kernel,
-                language=language,
-                cwd=str(cwd),
-                execution_timeout=timeout,
-                start_timeout=int(start_timeout),
-                progress_bar=False,
-                log_output=False,
-            )
-    except PapermillExecutionError as exc:
-        index = _source_index(int(exc.cell_index), injected)
-        traceback = [strip_ansi(t) for t in (exc.traceback or [])]
-        failure = CellFailure(
-            index=index,
-            source=str(exc.source),
-            ename=str(exc.ename),
-            evalue=str(exc.evalue or ""),
-            traceback=traceback,
-            execution_count=exc.exec_count,
-            line=_failing_line(traceback, exc.exec_count),
+        return _execute(
+            nb,
+            output=output,
+            parameters=parameters,
+            kernel=kernel,
+            timeout=timeout,
+            cwd=cwd,
+            metrics_path=metrics_path,
+            start_timeout=start_timeout,
         )
-        if failure.ename in _REJECTING:
-            raise CellRejected(failure, output) from None
-        if failure.ename in _DOUBTING:
-            reason = f"{failure.headline}: {failure.evalue or failure.ename}"
-        else:
-            detail = f"{failure.ename}: {failure.evalue}" if failure.evalue else failure.ename
-            reason = f"error in {failure.headline}: {detail}"
-        raise CellInconclusive(reason, failure, output) from None
+    except PapermillExecutionError as exc:
+        raise _cell_error(exc, injected, output) from None
     except CellTimeoutError:
-        cell = _running_cell(output, injected, nb)
-        where = cell.headline if cell is not None else "a cell"
-        raise CellInconclusive(
-            f"{where} timed out after {timeout:g} s (per-cell timeout; raise it with "
-            "grd timeout metadata, --grd-notebook-timeout or ini grd_notebook_timeout)",
-            cell,
-            output,
-        ) from None
+        raise _timed_out(_running_cell(output, injected, nb), timeout, output) from None
     except DeadKernelError:
         cell = _running_cell(output, injected, nb)
         where = cell.headline if cell is not None else "the notebook"
         raise CellInconclusive(f"kernel died while running {where}", cell, output) from None
     except NoSuchKernel:
-        from jupyter_client.kernelspec import find_kernel_specs
-
-        available = ", ".join(sorted(find_kernel_specs())) or "none"
-        raise CellInconclusive(
-            f"Jupyter kernel {kernel!r} not found (available: {available}); "
-            "set ini grd_kernel or the notebook's grd kernel"
-        ) from None
+        raise _no_such_kernel(kernel) from None
     except Exception as exc:  # kernel start-up and I/O failures: one line, no plugin traceback
         raise CellInconclusive(
-            f"notebook execution failed: {type(exc).__name__}: {_one_line(str(exc))}",
+            f"notebook execution failed: {type(exc).__name__}: {one_line(exc, 200)}",
             None,
             output,
         ) from None
+
+
+def _execute(
+    nb: Any,
+    *,
+    output: Path,
+    parameters: Mapping[str, Any],
+    kernel: str,
+    timeout: float | None,
+    cwd: Path,
+    metrics_path: Path,
+    start_timeout: float,
+) -> Any:
+    """papermill's run of ``nb``, with its own exceptions."""
+    import papermill
+
+    # Resolved first: a missing kernel is one line, and a jupytext notebook
+    # without kernelspec metadata still tells papermill its language.
+    language = _kernel_language(kernel)
+    with _quiet_papermill(metrics_path):
+        return papermill.execute_notebook(
+            nb,
+            str(output),
+            parameters=dict(parameters),
+            kernel_name=kernel,
+            language=language,
+            cwd=str(cwd),
+            execution_timeout=timeout,
+            start_timeout=int(start_timeout),
+            progress_bar=False,
+            log_output=False,
+        )
+
+
+def _cell_error(exc: Any, injected: int | None, output: Path) -> CellRejected | CellInconclusive:
+    """The verdict's exception for an error raised in a cell (papermill's
+    ``PapermillExecutionError``): REJECTED for an assertion, else INCONCLUSIVE."""
+    traceback = [strip_ansi(t) for t in (exc.traceback or [])]
+    failure = CellFailure(
+        index=_source_index(int(exc.cell_index), injected),
+        source=str(exc.source),
+        ename=str(exc.ename),
+        evalue=str(exc.evalue or ""),
+        traceback=traceback,
+        execution_count=exc.exec_count,
+        line=_failing_line(traceback, exc.exec_count),
+    )
+    if failure.ename in _REJECTING:
+        return CellRejected(failure, output)
+    if failure.ename in _DOUBTING:
+        reason = f"{failure.headline}: {failure.evalue or failure.ename}"
+    else:
+        detail = f"{failure.ename}: {failure.evalue}" if failure.evalue else failure.ename
+        reason = f"error in {failure.headline}: {detail}"
+    return CellInconclusive(reason, failure, output)
+
+
+def _timed_out(cell: CellFailure | None, timeout: float | None, output: Path) -> CellInconclusive:
+    where = cell.headline if cell is not None else "a cell"
+    return CellInconclusive(
+        f"{where} timed out after {timeout:g} s (per-cell timeout; raise it with "
+        "grd timeout metadata, --grd-notebook-timeout or ini grd_notebook_timeout)",
+        cell,
+        output,
+    )
+
+
+def _no_such_kernel(kernel: str) -> CellInconclusive:
+    from jupyter_client.kernelspec import find_kernel_specs
+
+    available = ", ".join(sorted(find_kernel_specs())) or "none"
+    return CellInconclusive(
+        f"Jupyter kernel {kernel!r} not found (available: {available}); "
+        "set ini grd_kernel or the notebook's grd kernel"
+    )
 
 
 # -- reporting -----------------------------------------------------------------

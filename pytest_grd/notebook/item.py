@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
+from ..keys import CASE_KEY, SEED_PARAM
 from ..marker import MarkerError, parse_marker
-from ..session import CASE_KEY, SEED_PARAM, get_session
+from ..session import get_session
+from ..settings import get_settings
 from .spec import NotebookCase, NotebookError, NotebookSpec, expand_cases
 
 if TYPE_CHECKING:
@@ -54,24 +55,13 @@ class NotebookFile(pytest.File):
             marker_spec = parse_marker((spec.hypothesis,), kwargs)
             # The same duplicate check as for test functions, so an id used by
             # a function and a notebook is one clear collection error.
-            owner = SimpleNamespace(
-                nodeid=self.nodeid, location=(self.nodeid, spec.line - 1, ""), path=self.path
-            )
-            session._claim_owner(marker_spec, owner)
+            session.registry.claim(marker_spec.id, self.nodeid, self._where(spec.line))
         except MarkerError as exc:
             raise self.CollectError(f"{self._where(spec.line)}: {exc}") from None
-        seed_base = _seed_base(self.config)
-        for case in expand_cases(spec, session.seeds_override, seed_base):
+        settings = get_settings(self.config)
+        for case in expand_cases(spec, settings.seeds, settings.seed_base):
             name = f"{spec.hypothesis}[{case.id}]" if case.id else spec.hypothesis
             yield NotebookItem.from_parent(self, name=name, notebook=spec, case=case, kwargs=kwargs)
-
-
-def _seed_base(config: pytest.Config) -> int:
-    raw = config.getini("grd_seed_base") or 0
-    try:
-        return int(raw)
-    except (TypeError, ValueError):
-        raise pytest.UsageError(f"ini grd_seed_base must be an integer, got {raw!r}") from None
 
 
 class NotebookItem(pytest.Item):
@@ -125,7 +115,7 @@ class NotebookItem(pytest.Item):
         for stale in (output, metrics_path):
             stale.unlink(missing_ok=True)
         self.output = output
-        seed = self.case.seed if self.case.seed is not None else _seed_base(self.config)
+        seed = self.case.seed if self.case.seed is not None else get_settings(self.config).seed_base
         parameters = {
             **self.case.params,
             SEED_PARAM: seed,

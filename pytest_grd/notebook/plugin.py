@@ -9,32 +9,14 @@ first notebook case runs.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Generator
 from pathlib import Path
 
 import pytest
 
+from ..settings import get_settings
+
 __all__ = ["NotebookPlugin"]
-
-DEFAULT_KERNEL = "python3"
-
-
-def _timeout(config: pytest.Config) -> float:
-    """Per-cell timeout: --grd-notebook-timeout, then ini grd_notebook_timeout."""
-    option = config.getoption("grd_notebook_timeout", None)
-    source, raw = (
-        ("--grd-notebook-timeout", option)
-        if option is not None
-        else ("ini grd_notebook_timeout", config.getini("grd_notebook_timeout") or "600")
-    )
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise pytest.UsageError(f"{source} must be a number of seconds > 0, got {raw!r}")
-    return value
 
 
 class NotebookPlugin:
@@ -43,9 +25,9 @@ class NotebookPlugin:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         #: Per-cell timeout in seconds (a notebook's grd ``timeout`` wins).
-        self.timeout = _timeout(config)
+        self.timeout = get_settings(config).notebook_timeout
         #: Kernel name (a notebook's grd ``kernel`` wins).
-        self.kernel: str = str(config.getini("grd_kernel") or DEFAULT_KERNEL).strip()
+        self.kernel: str = get_settings(config).kernel
 
     @pytest.hookimpl(wrapper=True)
     def pytest_collect_file(

@@ -1,4 +1,4 @@
-"""Reports, JUnit properties and baselines.
+"""Reports and JUnit properties.
 
 ``write_report(results, meta, out_dir)`` and ``load_report(path)`` (from
 :mod:`pytest_grd.report.render`) are importable from here; they load on first

@@ -38,9 +38,11 @@ PACKAGES = (
 
 
 def git_state(root: Path) -> dict[str, Any]:
-    """``{"commit": sha or None, "dirty": bool or None, "branch": name or None}``."""
-    state = read_git_state(root)
-    return {"commit": state.commit, "dirty": state.dirty, "branch": state.branch}
+    """The header's ``git`` entry (:meth:`pytest_grd.gitinfo.GitState.header`).
+
+    Kept for ``report/plugin.py``, which imports it; new code reads
+    :func:`pytest_grd.gitinfo.git_state` directly."""
+    return read_git_state(root).header()
 
 
 def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str]:
@@ -79,7 +81,7 @@ def collect_meta(
         "date": moment.isoformat(timespec="seconds"),
         "command": "pytest " + shlex.join(args) if args else "pytest",
         "rootdir": str(root),
-        "git": git_state(root),
+        "git": read_git_state(root).header(),
         "machine": {
             "host": platform.node(),
             "platform": platform.platform(),

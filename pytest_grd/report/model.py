@@ -371,7 +371,9 @@ def build_view(
 
         reference = (baseline or {}).get("reference", {})
         notes += attach_plots(hypotheses, results, reference)
-    counts = {v.value: 0 for v in Verdict}
+    # A hypothesis ends with one of the three claim words; its cases may also
+    # be MEASURED evidence of a decision, counted apart.
+    counts = {v.value: 0 for v in (Verdict.VALIDATED, Verdict.REJECTED, Verdict.INCONCLUSIVE)}
     case_counts = {v.value: 0 for v in Verdict}
     for r in results:
         counts[r.verdict] = counts.get(r.verdict, 0) + 1

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..record import RECORD_SCHEMA_VERSION, CaseRecord, HypothesisResult
+from ..record import RECORD_SCHEMA_VERSION, CaseRecord, HypothesisResult, finite_json
 
 __all__ = [
     "REPORT_FORMAT",
@@ -109,7 +109,9 @@ def write_report(
     paths = {"json": out / "report.json", "md": out / "report.md", "html": out / "report.html"}
     # Compact: with ``indent`` the json module falls back to its pure-Python
     # encoder, several times slower on a big session (jq or any viewer indents).
-    text = json.dumps(report_document(results, meta), separators=(",", ":"), default=str)
+    # Strict JSON (no NaN / Infinity tokens, which most parsers refuse).
+    document = finite_json(report_document(results, meta))
+    text = json.dumps(document, separators=(",", ":"), default=str, allow_nan=False)
     _atomic_write(paths["json"], text + "\n")
     view = build_view(results, meta, out.resolve(), plots=plots)
     _atomic_write(paths["md"], render_markdown(view))  # Markdown shows no images
@@ -152,6 +154,7 @@ def load_report(path: Path | str) -> tuple[list[HypothesisResult], dict[str, Any
                     cases=cases,
                     stats=entry.get("stats"),
                     parent_run_id=entry.get("parent_run_id"),
+                    partial=entry.get("partial", ""),
                 )
             )
     except (KeyError, TypeError) as exc:

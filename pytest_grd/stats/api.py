@@ -23,7 +23,7 @@ from ..outcomes import Inconclusive, Rejected
 from ..verdict import Verdict
 
 if TYPE_CHECKING:
-    from .engine import StatsResult
+    from .result import StatsResult
 
 __all__ = ["StatsResult", "assert_greater", "assert_less", "compare"]
 
@@ -128,9 +128,9 @@ def assert_less(
 
 
 def __getattr__(name: str) -> Any:
-    # ``StatsResult`` lives in the numpy-importing engine; load it on demand.
+    # ``StatsResult`` lives in a numpy-importing module; load it on demand.
     if name == "StatsResult":
-        from .engine import StatsResult as cls
+        from .result import StatsResult as cls
 
         globals()["StatsResult"] = cls
         return cls

@@ -4,8 +4,15 @@
 arrived (from any xdist worker).  For each hypothesis whose marker declared
 ``decide=grd.greater(...)`` / ``grd.less(...)`` it gathers the per-seed values
 of the rule's metric, runs the test, corrects the p-values across every
-hypothesis decided in the session (Holm by default, Benjamini-Hochberg on
-request), and sets the hypothesis's ``verdict``, ``reason`` and ``stats``.
+hypothesis of its family (Holm by default, Benjamini-Hochberg on request),
+and sets the hypothesis's ``verdict``, ``reason`` and ``stats``.
+
+The family is fixed by the code, not by what a session selected: by default
+every decided hypothesis collected before ``-k`` / ``-m`` / ``--lf``
+deselection; with ini ``grd_families``, the hypotheses listed under a name.
+Members that did not run (or were refused) count as p = 1, so a subset run is
+never corrected less than the full one: Holm's and Benjamini-Hochberg's
+adjusted p-values only grow when another p-value grows.
 The rule is rebuilt from its JSON form: the controller never sees the test
 module.  Pure logic (no pytest).
 """
@@ -19,8 +26,9 @@ from typing import Any
 
 from ..record import CaseRecord, HypothesisResult
 from ..verdict import Verdict
-from .engine import StatsResult, analyse
+from .engine import analyse
 from .multiple import CorrectionError, adjust, check_correction
+from .result import StatsResult
 from .rules import DecisionRule, RuleError
 
 __all__ = ["apply_decisions", "rule_of"]
@@ -98,7 +106,7 @@ def _settle(
     reason: str,
     stats: dict[str, Any],
 ) -> None:
-    result.verdict = verdict.value
+    result.verdict = verdict
     result.reason = reason
     result.stats = stats
 
@@ -123,8 +131,8 @@ def apply_decisions(results: list[HypothesisResult], correction: str = "holm") -
     pending: list[_Pending] = []
     for result in results:
         data = rule_of(result)
-        if data is None:
-            continue
+        if data is None or result.partial:
+            continue  # a partial one is settled INCONCLUSIVE by pytest_grd.evidence
         rule: DecisionRule | None = None
         try:
             if config_error:
@@ -144,6 +152,8 @@ def apply_decisions(results: list[HypothesisResult], correction: str = "holm") -
                         f"baseline hypothesis {rule.than!r} did not run in this session "
                         f"(select both, e.g. -k '{result.id} or {rule.than}')"
                     )
+                if other.partial:
+                    raise _NoEvidence(f"baseline hypothesis {rule.than} is {other.partial}")
                 baseline = _samples(other, rule.metric, f"baseline {rule.than}", own=False)
             else:
                 baseline = rule.than
@@ -169,10 +179,33 @@ def apply_decisions(results: list[HypothesisResult], correction: str = "holm") -
             continue
         rejected = [c for c in result.cases if c.verdict == Verdict.REJECTED.value]
         pending.append(_Pending(result, rule, stats, rejected))
+    _settle_corrected(pending, method)
 
-    family = len(pending)
-    p_claim = adjust([p.stats.p_value or 1.0 for p in pending], method)
-    p_against = adjust([p.stats.p_value_against or 1.0 for p in pending], method)
+
+def family_of(result: HypothesisResult) -> tuple[str, int]:
+    """The family name and size a decided hypothesis's records carry
+    (records from before 0.2 carry none: the session's tested ones)."""
+    name = next((c.family for c in result.cases if c.family), "")
+    size = max((c.family_size for c in result.cases), default=0)
+    return name, size
+
+
+def _settle_corrected(pending: list[_Pending], method: str) -> None:
+    """Correct the p-values of each family's tested hypotheses together
+    (``method``), re-decide each on its adjusted p-values and settle it."""
+    families: dict[str, list[_Pending]] = {}
+    for item in pending:
+        families.setdefault(family_of(item.result)[0], []).append(item)
+    for name, members in families.items():
+        size = max([len(members), *(family_of(m.result)[1] for m in members)])
+        _settle_family(members, method, name, size)
+
+
+def _settle_family(pending: list[_Pending], method: str, name: str, family: int) -> None:
+    """One family: members not tested here count as p = 1 (conservative); a
+    VALIDATED hypothesis with a rejected case ends INCONCLUSIVE."""
+    p_claim = adjust([p.stats.p_value or 1.0 for p in pending], method, family)
+    p_against = adjust([p.stats.p_value_against or 1.0 for p in pending], method, family)
     for item, adj_claim, adj_against in zip(pending, p_claim, p_against, strict=True):
         final = item.stats.adjusted(adj_claim, adj_against, method, family)
         verdict, reason = Verdict(final.verdict), final.reason
@@ -188,6 +221,7 @@ def apply_decisions(results: list[HypothesisResult], correction: str = "holm") -
             {
                 "decision": verdict.value,
                 "reason": reason,
+                "family": name or "session",
                 "rule": repr(item.rule),
                 "rule_text": item.rule.describe(),
             }

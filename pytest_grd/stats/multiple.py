@@ -30,15 +30,21 @@ def check_correction(name: str) -> str:
     return key
 
 
-def adjust(pvalues: Sequence[float], method: str = "holm") -> list[float]:
-    """Adjusted p-values, in the order given (``none`` returns them unchanged)."""
+def adjust(pvalues: Sequence[float], method: str = "holm", family_size: int = 0) -> list[float]:
+    """Adjusted p-values, in the order given (``none`` returns them unchanged).
+
+    ``family_size`` larger than ``len(pvalues)``: the family's other members
+    did not run here and count as p = 1, which can only raise the adjusted
+    values (both corrections are monotone in every p-value), so a subset of a
+    family is never corrected less than the whole."""
     key = check_correction(method)
     statsmodels_method = CORRECTIONS[key]
     if not pvalues or statsmodels_method is None:
         return [float(p) for p in pvalues]
     from statsmodels.stats.multitest import multipletests
 
+    padded = list(pvalues) + [1.0] * max(0, family_size - len(pvalues))
     # The adjusted values do not depend on alpha; each hypothesis compares
     # against its own alpha afterwards.
-    _reject, adjusted, _sidak, _bonf = multipletests(list(pvalues), method=statsmodels_method)
-    return [min(1.0, float(p)) for p in adjusted]
+    _reject, adjusted, _sidak, _bonf = multipletests(padded, method=statsmodels_method)
+    return [min(1.0, float(p)) for p in adjusted[: len(pvalues)]]

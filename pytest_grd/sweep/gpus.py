@@ -339,6 +339,11 @@ def worker_gpu(env: Mapping[str, str] | None = None) -> WorkerGpu | None:
     )
 
 
+def device_of(gpu: WorkerGpu | None) -> str:
+    """``"cuda:0"`` for a process that owns a GPU (it sees only that one), else ``"cpu"``."""
+    return "cuda:0" if gpu is not None else "cpu"
+
+
 def worker_device(env: Mapping[str, str] | None = None) -> str:
-    """``"cuda:0"`` when this process owns a GPU (it sees only that one), else ``"cpu"``."""
-    return "cuda:0" if worker_gpu(env) is not None else "cpu"
+    """The device of this process (see :func:`device_of`)."""
+    return device_of(worker_gpu(env))

@@ -11,13 +11,11 @@ options and talks to pytest and xdist.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shlex
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ..settings import get_settings
 from .scheduling import CACHE_KEY, DEFAULT_SCHEDULER, merge_durations
 from .seeding import seed_loaded
 
@@ -36,27 +34,17 @@ _DIST_MODES: dict[str, tuple[str, str | None]] = {
 }
 
 
-def _given_on_command_line(config: pytest.Config, *flags: str) -> bool:
-    """Whether one of ``flags`` was passed (command line, ``addopts`` or
-    ``PYTEST_ADDOPTS``); xdist's own defaults are indistinguishable otherwise."""
-    tokens = [str(a) for a in config.invocation_params.args]
-    tokens += shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
-    with contextlib.suppress(ValueError, TypeError):
-        tokens += [str(a) for a in config.getini("addopts")]
-    return any(t in flags or any(t.startswith(f + "=") for f in flags) for t in tokens)
-
-
 class SweepPlugin:
     """Seeds every case, assigns GPUs to xdist workers, tags each case with
     the device it ran on, and orders cases longest-first."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.is_worker = hasattr(config, "workerinput")
+        self.settings = get_settings(config)
+        self.is_worker = self.settings.is_worker
         self.plan: WorkerPlan | None = None
         #: The scheduler grd installs, or ``None`` to leave xdist's ``--dist`` alone.
         self.scheduler: str | None = None
-        self.seed_base = 0
         #: Seconds per hypothesis case seen in this run (controller only).
         self.durations: dict[str, float] = {}
 
@@ -64,21 +52,9 @@ class SweepPlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config: pytest.Config) -> None:
-        seeds = config.getoption("grd_seeds", None)
-        if seeds is not None and seeds < 1:
-            raise pytest.UsageError(f"--grd-seeds must be 1 or more, got {seeds}")
-        base = str(config.getini("grd_seed_base") or "0").strip()
-        try:
-            self.seed_base = int(base)
-        except ValueError:
-            raise pytest.UsageError(f"ini grd_seed_base must be an integer, got {base!r}") from None
         if self.is_worker:
             return
-        if (
-            config.getoption("grd_gpus", None) is None
-            and not config.getini("grd_gpus")
-            and config.getoption("grd_workers_per_gpu", None) is None
-        ):
+        if self.settings.gpus is None and self.settings.workers_per_gpu is None:
             return  # the common case: no GPU planning, not even its imports
         from .gpus import GpuSettingError
 
@@ -91,13 +67,12 @@ class SweepPlugin:
         from .gpus import GpuInventory, detect_gpus, parse_gpu_setting
         from .workers import plan_workers
 
-        option = config.getoption("grd_gpus", None)
-        source: Literal["option", "ini"] = "option"
-        value: str | None = option
-        if option is None:
-            value, source = str(config.getini("grd_gpus") or "") or None, "ini"
-        setting = parse_gpu_setting(value, "--grd-gpus" if source == "option" else "grd_gpus")
-        workers_per_gpu = config.getoption("grd_workers_per_gpu", None)
+        settings = self.settings
+        source = settings.gpus_source
+        setting = parse_gpu_setting(
+            settings.gpus, "--grd-gpus" if source == "option" else "grd_gpus"
+        )
+        workers_per_gpu = settings.workers_per_gpu
         if setting is None and workers_per_gpu is None:
             return  # the common case: no detection, no subprocess
         has_xdist = config.pluginmanager.hasplugin("xdist")
@@ -124,14 +99,12 @@ class SweepPlugin:
         self.plan = plan
         if not plan.apply:
             return
-        if config.getoption("usepdb", False) and not config.getoption("collectonly", False):
+        if settings.debugging:
             raise pytest.UsageError("--pdb cannot debug xdist workers: add --grd-gpus none")
         config.option.tx = plan.tx_specs()
         # xdist derives its crashed-worker restart limit (4 x -n) from this.
         config.option.numprocesses = len(plan.slots)
-        if _given_on_command_line(config, "--dist", "-d", "--distload") and (
-            config.option.dist != "no"
-        ):
+        if settings.given("--dist", "-d", "--distload") and (config.option.dist != "no"):
             self.scheduler = None  # the user's --dist wins
         else:
             config.option.dist, self.scheduler = _DIST_MODES[DEFAULT_SCHEDULER]
@@ -179,11 +152,12 @@ class SweepPlugin:
     def pytest_grd_case_started(self, item: pytest.Item, case: Case) -> None:
         """Before the case's setup (and before tracking opens its run): its
         device and GPU tags, and its random generators reset to its seed."""
-        from .gpus import worker_gpu
+        from .gpus import device_of, worker_gpu
 
         gpu = worker_gpu()
-        case.record.device = "cuda:0" if gpu is not None else "cpu"
+        case.record.device = device_of(gpu)
         if gpu is not None:
             case.record.extra["gpu"] = gpu.tags(case.record.worker)
         # Same numbers whatever ran before in this process: serial == parallel.
-        seed_loaded(case.record.seed if case.record.seed is not None else self.seed_base)
+        seed = case.record.seed if case.record.seed is not None else self.settings.seed_base
+        case.seeded = (seed, tuple(seed_loaded(seed)))

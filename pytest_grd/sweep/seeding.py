@@ -2,14 +2,15 @@
 
 Pure logic: no pytest import.  Two entry points:
 
-* :func:`seed_everything` (the ``grd_seed`` fixture): Python's ``random``,
-  NumPy's global generator and, when installed, torch (CPU and every CUDA
-  device), importing NumPy and torch if needed: a seed sweep whose body
-  imports torch later must still get different numbers per seed.
-* :func:`seed_loaded` (every hypothesis case, before setup): the same
-  generators, but only those already imported, so a case's numbers do not
-  depend on which cases ran before it in the same worker, without paying
-  for an import the case may never make.
+* :func:`seed_loaded` (every hypothesis case, before setup): Python's
+  ``random``, NumPy's global generator and torch (CPU and every CUDA device),
+  but only those already imported, so a case's numbers do not depend on
+  which cases ran before it in the same worker, without paying for an import
+  the case may never make.
+* :func:`seed_everything` (the ``grd_seed`` fixture): the same generators,
+  importing NumPy and torch if installed: a seed sweep whose body imports
+  torch later must still get different numbers per seed.  Libraries the case
+  already seeded with the same seed are not seeded again (``already``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import random
 import sys
+from collections.abc import Collection
 from typing import Any
 
 __all__ = ["seed_everything", "seed_loaded", "SEEDED_LIBRARIES"]
@@ -41,17 +43,23 @@ def _seed_torch(torch: Any, seed: int) -> None:
         cuda.manual_seed_all(value)
 
 
-def seed_everything(seed: int) -> list[str]:
-    """Seed ``random``, NumPy and torch (each when installed) with ``seed``;
-    returns the names of the libraries seeded."""
-    seeded = ["random"]
-    random.seed(seed)
-    if "numpy" in sys.modules or importlib.util.find_spec("numpy") is not None:
+def seed_everything(seed: int, already: Collection[str] = ()) -> list[str]:
+    """Seed ``random``, NumPy and torch (each when installed) with ``seed``,
+    except the libraries in ``already``; returns the names seeded here."""
+    seeded = []
+    if "random" not in already:
+        random.seed(seed)
+        seeded.append("random")
+    if "numpy" in already:
+        pass
+    elif "numpy" in sys.modules or importlib.util.find_spec("numpy") is not None:
         import numpy as np
 
         _seed_numpy(np, seed)
         seeded.append("numpy")
-    if "torch" in sys.modules or importlib.util.find_spec("torch") is not None:
+    if "torch" in already:
+        pass
+    elif "torch" in sys.modules or importlib.util.find_spec("torch") is not None:
         import torch
 
         _seed_torch(torch, seed)

@@ -21,13 +21,15 @@ Life of a session's runs:
 from __future__ import annotations
 
 import importlib
-import os
 import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..session import CASE_KEY, get_session
+from ..keys import CASE_KEY
+from ..session import get_session
+from ..settings import get_settings
+from ..verdict import Verdict
 
 if TYPE_CHECKING:
     from ..case import Case
@@ -45,8 +47,9 @@ class TrackingPlugin:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.enabled: bool = not config.getoption("grd_no_tracking", False)
-        self.is_worker = hasattr(config, "workerinput")
+        self.grd_settings = get_settings(config)
+        self.enabled: bool = self.grd_settings.tracking
+        self.is_worker = self.grd_settings.is_worker
         #: Set once this process tracks (prepared a store, or, on an xdist
         #: controller, needs one to close runs).
         self.store: TrackingStore | None = None
@@ -63,32 +66,23 @@ class TrackingPlugin:
 
     def settings(self) -> TrackingSettings:
         """Where runs go, resolved in the documented order."""
-        from .settings import TrackingSettings, experiment_name, resolve_tracking_uri
+        from .settings import TrackingSettings
 
-        config = self.config
-        uri, source = resolve_tracking_uri(
-            config.getoption("grd_tracking_uri", None),
-            str(config.getini("grd_tracking_uri") or ""),
-            os.environ,
-            config.rootpath,
-        )
-        allow = tuple(str(v) for v in (config.getini("grd_env_allowlist") or []))
+        s = self.grd_settings
         return TrackingSettings(
-            uri=uri,
-            source=source,
-            experiment=experiment_name(str(config.getini("grd_experiment") or ""), config.rootpath),
-            env_allowlist=allow,
+            uri=s.tracking_uri,
+            source=s.tracking_uri_source,
+            experiment=s.experiment,
+            env_allowlist=s.env_allowlist,
         )
 
     def _new_store(self) -> TrackingStore:
         from .store import TrackingStore
 
         grd = get_session(self.config)
-        # The worker id from xdist itself: PYTEST_XDIST_WORKER is inherited by
-        # pytest sessions started inside a worker (pytester), which are not workers.
-        workerinput = getattr(self.config, "workerinput", None) or {}
-        worker = workerinput.get("workerid")
-        return TrackingStore(self.settings(), self.config.rootpath, worker, grd.session_id)
+        return TrackingStore(
+            self.settings(), self.config.rootpath, self.grd_settings.worker_id, grd.session_id
+        )
 
     def _controller_store(self) -> TrackingStore:
         if self.store is None:
@@ -116,7 +110,7 @@ class TrackingPlugin:
             # A dead server is reported before the ~2 s of importing mlflow.
             check_reachable(self.settings().uri)
             store = self._new_store()
-            store.prepare(hypotheses, get_session(self.config).scale)
+            store.prepare(hypotheses, self.grd_settings.scale)
         except TrackingUnavailable as exc:
             if not self.is_worker:
                 raise pytest.UsageError(str(exc)) from None
@@ -153,7 +147,9 @@ class TrackingPlugin:
                 store.fail_run(case.record)
             return
         record = case.record
-        status = _FAILED if record.verdict == "INCONCLUSIVE" and record.is_error else _FINISHED
+        status = (
+            _FAILED if record.verdict is Verdict.INCONCLUSIVE and record.is_error else _FINISHED
+        )
         store.close_case(writer, status)
 
     # -- controller ----------------------------------------------------------

@@ -13,10 +13,11 @@ import json
 from typing import Any
 
 from ..record import CaseRecord, HypothesisResult, group_by_hypothesis
+from ..verdict import Verdict
 from .settings import redact_uri
 from .tags import ROLE_CASE, ROLE_PARENT, record_from_tags
 
-__all__ = ["records_from_store", "results_from_store", "sessions_in_store"]
+__all__ = ["records_from_store", "results_from_store", "search_all_runs", "sessions_in_store"]
 
 
 def _client(tracking_uri: str) -> Any:
@@ -30,7 +31,11 @@ def _experiment_id(client: Any, experiment_name: str) -> str | None:
     return None if experiment is None else str(experiment.experiment_id)
 
 
-def _search(client: Any, experiment_id: str, filter_string: str, order: list[str]) -> list[Any]:
+def search_all_runs(
+    client: Any, experiment_id: str, filter_string: str, order_by: list[str] | None = None
+) -> list[Any]:
+    """Every run of ``experiment_id`` that ``filter_string`` matches, in
+    ``order_by`` order: ``MlflowClient.search_runs`` read page after page."""
     runs: list[Any] = []
     token: str | None = None
     while True:
@@ -38,7 +43,7 @@ def _search(client: Any, experiment_id: str, filter_string: str, order: list[str
             [experiment_id],
             filter_string=filter_string,
             max_results=1000,
-            order_by=order,
+            order_by=order_by,
             page_token=token,
         )
         runs.extend(page)
@@ -54,7 +59,7 @@ def sessions_in_store(tracking_uri: str, experiment_name: str) -> list[str]:
     if experiment_id is None:
         return []
     seen: dict[str, None] = {}
-    for run in _search(
+    for run in search_all_runs(
         client,
         experiment_id,
         f"tags.`grd.role` = '{ROLE_PARENT}'",
@@ -79,7 +84,7 @@ def _rebuild(run: Any) -> CaseRecord:
         kind=tags.get("grd.kind", "function"),
         params=params,
         seed=int(seed_text) if seed_text and seed_text.lstrip("-").isdigit() else None,
-        verdict=tags.get("grd.verdict", "INCONCLUSIVE"),
+        verdict=Verdict(tags.get("grd.verdict", "INCONCLUSIVE")),
         reason=tags.get("grd.reason", "no verdict recorded (the run never finished)"),
         metrics={k: float(v) for k, v in run.data.metrics.items()},
         started_at=(run.info.start_time or 0) / 1000.0,
@@ -105,7 +110,7 @@ def _record(run: Any, tracking_uri: str) -> CaseRecord:
     # The tags written last win: a crashed case's verdict is set by the
     # controller after the worker's record was stored.
     if tags.get("grd.verdict"):
-        record.verdict = tags["grd.verdict"]
+        record.verdict = Verdict(tags["grd.verdict"])
         record.reason = tags.get("grd.reason", record.reason)
     record.run_id = run.info.run_id
     record.parent_run_id = tags.get("mlflow.parentRunId", record.parent_run_id)
@@ -138,7 +143,7 @@ def records_from_store(
                 return []
             session_id = latest
         query += f" and tags.`grd.session_id` = '{session_id}'"
-    runs = _search(client, experiment_id, query, ["attributes.start_time ASC"])
+    runs = search_all_runs(client, experiment_id, query, ["attributes.start_time ASC"])
     records = [_record(run, tracking_uri) for run in runs]
     first_start: dict[str, float] = {}
     for record in records:
@@ -176,7 +181,7 @@ def results_from_store(
     session = records[0].session_id
     parents = {
         run.data.tags.get("grd.hypothesis"): run
-        for run in _search(
+        for run in search_all_runs(
             client,
             experiment_id,
             f"tags.`grd.role` = '{ROLE_PARENT}' and tags.`grd.session_id` = '{session}'",
@@ -190,7 +195,7 @@ def results_from_store(
         tags = parent.data.tags
         result.parent_run_id = parent.info.run_id
         if tags.get("grd.verdict"):
-            result.verdict = tags["grd.verdict"]
+            result.verdict = Verdict(tags["grd.verdict"])
             result.reason = tags.get("grd.reason", result.reason)
         if tags.get("grd.stats"):
             with contextlib.suppress(ValueError):

@@ -1,7 +1,7 @@
 """Where runs go: the tracking URI, the experiment name, the store's lock file.
 
-Pure logic (no pytest, no mlflow): the pytest layer passes in the option, the
-ini value, the environment and the rootdir.
+Pure logic (no pytest, no mlflow).  Which URI and experiment a session uses is
+resolved once, with every other setting, in :mod:`pytest_grd.settings`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
@@ -20,8 +19,6 @@ __all__ = [
     "TrackingSettings",
     "TrackingUnavailable",
     "check_reachable",
-    "resolve_tracking_uri",
-    "experiment_name",
     "sqlite_path",
     "lock_path",
     "is_http",
@@ -44,28 +41,6 @@ class TrackingSettings:
     source: str
     experiment: str
     env_allowlist: tuple[str, ...] = ()
-
-
-def resolve_tracking_uri(
-    option: str | None, ini: str | None, environ: Mapping[str, str], rootdir: Path
-) -> tuple[str, str]:
-    """The tracking URI and where it came from, in this order:
-    ``--grd-tracking-uri``, ini ``grd_tracking_uri``, ``MLFLOW_TRACKING_URI``,
-    then ``sqlite:///<rootdir>/mlflow.db`` (the store ``mlflow ui`` started in
-    the project root shows with no flags)."""
-    if option:
-        return option, "--grd-tracking-uri"
-    if ini:
-        return ini, "ini grd_tracking_uri"
-    env = environ.get("MLFLOW_TRACKING_URI")
-    if env:
-        return env, "MLFLOW_TRACKING_URI"
-    return f"sqlite:///{(rootdir / 'mlflow.db').as_posix()}", "default"
-
-
-def experiment_name(ini: str | None, rootdir: Path) -> str:
-    """Ini ``grd_experiment``, else the rootdir's name."""
-    return (ini or "").strip() or rootdir.name or "pytest-grd"
 
 
 def sqlite_path(uri: str) -> Path | None:

@@ -2,10 +2,20 @@
 
 Imports mlflow; imported only once a session has a hypothesis to track.
 Every MLflow call goes through :meth:`TrackingStore.call`, which turns a
-failure into a note on the record instead of an error in the test: after the
-first failure this process stops talking to the store (a tracking server that
-went away would otherwise cost its retry delays on every later case), and the
-controller lists the runs that were not logged.
+failure into a note on the record instead of an error in the test, and tells
+two failures apart:
+
+* the store cannot be reached (connection refused or reset, a timeout,
+  "database is locked", a 5xx from the server after its retries, an OSError
+  writing artifacts): this process stops talking to the store for the rest of
+  the session (a server that went away would otherwise cost its retry delays
+  on every later case) and the controller lists the runs that were not logged;
+* the store refused one request (an invalid value, a param changed, any 4xx):
+  only that case's run is marked, and logging goes on for the others.
+
+A test's own bad call (a bad name, an over-long param, an artifact path out of
+the run) never gets here: :class:`~pytest_grd.tracking.run.GrdRun` raises it
+at the call.
 """
 
 from __future__ import annotations
@@ -15,6 +25,8 @@ import fcntl
 import json
 import logging
 import os
+import sqlite3
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -23,9 +35,12 @@ from typing import Any, TypeVar
 
 import mlflow
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.store.artifact.artifact_repo import verify_artifact_path
 from mlflow.tracking import MlflowClient
 
 from ..record import CaseRecord, HypothesisResult
+from ..verdict import Verdict
 from .run import MetricPoint
 from .settings import (
     TrackingSettings,
@@ -116,6 +131,44 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
+def _refused(exc: BaseException) -> str:
+    """A refused request in one line, led by MLflow's error code when it says
+    more than the message (a RestException's message starts with it)."""
+    code = getattr(exc, "error_code", None)
+    short = _short(exc)
+    if not isinstance(code, str) or code in ("", "INTERNAL_ERROR") or code in short:
+        return short
+    return f"{code}: {short}"
+
+
+#: MLflow error codes that say the store, not the request, is the problem.
+_UNAVAILABLE_CODES = frozenset(
+    {"TEMPORARILY_UNAVAILABLE", "DEADLINE_EXCEEDED", "REQUEST_LIMIT_EXCEEDED", "RESOURCE_EXHAUSTED"}
+)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the exceptions it was raised from or while handling (MLflow
+    wraps a requests or SQLAlchemy error in an ``MlflowException``)."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        yield link
+        link = link.__cause__ or link.__context__
+
+
+def _database_down(exc: BaseException) -> bool:
+    """A database that cannot be used now (locked, gone, disconnected)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return True
+    if "sqlalchemy" not in sys.modules:  # not imported: cannot be one of its errors
+        return False
+    from sqlalchemy import exc as sa
+
+    return isinstance(exc, (sa.OperationalError, sa.DisconnectionError, sa.TimeoutError))
+
+
 class TrackingStore:
     """One per process: the MLflow client, the experiment, the parent runs of
     this session, and the runs this process has open."""
@@ -134,7 +187,8 @@ class TrackingStore:
         self.experiment_id: str | None = None
         #: hypothesis id -> parent run id, for this session.
         self.parents: dict[str, str] = {}
-        #: The first failure; once set, nothing more is sent (see module doc).
+        #: Why the store cannot be reached (the first such failure); once set,
+        #: nothing more is sent (see module doc).  A refused request is not here.
         self.error: str | None = None
         #: Case runs open in this process, by run id (killed on interrupt).
         self.open_runs: dict[str, CaseRunWriter] = {}
@@ -172,19 +226,56 @@ class TrackingStore:
     def shown_uri(self) -> str:
         return redact_uri(self.uri)
 
-    def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
-        """Run one MLflow call; on failure remember the first error and return
-        ``None`` (tracking must never change a verdict)."""
+    def call(
+        self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any
+    ) -> tuple[T | None, str | None]:
+        """Run one MLflow call: ``(result, None)``, or ``(None, problem)`` on
+        failure (tracking must never change a verdict).  A store that cannot
+        be reached sets :attr:`error`, and every later call is ``(None,
+        error)`` without being sent; a refused request only returns
+        ``"<what> refused: ..."`` for the caller's record."""
         if self.error is not None:
-            return None
+            return None, self.error
         try:
-            return fn(*args, **kwargs)
+            return fn(*args, **kwargs), None
         except Exception as exc:  # any store/server failure: keep the session going
-            self.error = f"{what}: {_short(exc)}"
-            return None
+            down = self.unreachable(exc)
+            if down is not None:
+                self.error = f"{down}: {what}: {_short(exc)}"
+                return None, self.error
+            return None, f"{what} refused: {_refused(exc)}"
+
+    def unreachable(self, exc: BaseException) -> str | None:
+        """``"store unreachable"`` (or ``"store refused access"``) when ``exc``
+        means no later request can succeed either; ``None`` when only this
+        request was refused."""
+        if any(isinstance(link, OSError) or _database_down(link) for link in _chain(exc)):
+            return "store unreachable"  # requests' errors are OSErrors too
+        if isinstance(exc, MlflowException):
+            status = int(exc.get_http_status_code())  # type: ignore[no-untyped-call]
+            if status in (401, 403):
+                return "store refused access"
+            if exc.error_code in _UNAVAILABLE_CODES:
+                return "store unreachable"
+            # A server that answers 5xx after its retries is down; a local
+            # store's INTERNAL_ERROR is a request it could not handle.
+            if is_http(self.uri) and status >= 500 and status != 501:
+                return "store unreachable"
+        return None
 
     def not_logged(self) -> str:
         return f"not logged to {self.shown_uri}: {self.error or 'tracking unavailable'}"
+
+    def note(self, record: CaseRecord, problem: str | None) -> None:
+        """Put what went wrong into ``record.extra["tracking_error"]``: a lost
+        store replaces an earlier note, a refused request keeps the first."""
+        if problem is None:
+            return
+        if self.error is not None:
+            record.extra["tracking_error"] = self.not_logged()
+            return
+        done = "partly logged" if record.run_id else "not logged"
+        record.extra.setdefault("tracking_error", f"{done} to {self.shown_uri}: {problem}")
 
     # -- session start -------------------------------------------------------
 
@@ -285,7 +376,7 @@ class TrackingStore:
             record.extra["tracking_error"] = self.not_logged()
             return None
         tags = {**self._common_tags, **case_tags(record)}
-        run = self.call(
+        run, problem = self.call(
             "open run",
             self.client.create_run,
             self.experiment_id,
@@ -294,7 +385,7 @@ class TrackingStore:
             run_name=record.name,
         )
         if run is None:
-            record.extra["tracking_error"] = self.not_logged()
+            self.note(record, problem or "open run: no run")
             return None
         record.run_id = run.info.run_id
         writer = CaseRunWriter(self, record)
@@ -315,16 +406,18 @@ class TrackingStore:
         writer.tags.update(record_tags(record))
         writer.flush()
         if record.lineage:
-            self.call("log data lineage", self._log_lineage, writer.run_id, record.lineage)
-        self.call(
+            _, problem = self.call(
+                "log data lineage", self._log_lineage, writer.run_id, record.lineage
+            )
+            self.note(record, problem)
+        _, problem = self.call(
             "end run",
             self.client.set_terminated,
             writer.run_id,
             status,
             end_time=int(time.time() * 1000),
         )
-        if self.error is not None:
-            record.extra["tracking_error"] = self.not_logged()
+        self.note(record, problem)
 
     def _log_lineage(self, run_id: str, lineage: list[dict[str, Any]]) -> None:
         from mlflow.data.meta_dataset import MetaDataset
@@ -358,12 +451,14 @@ class TrackingStore:
         metrics: list[MetricPoint],
         params: Mapping[str, str],
         tags: Mapping[str, str],
-    ) -> bool:
+    ) -> str | None:
         """Send a buffer with as few ``log_batch`` calls as MLflow's limits
-        allow (1000 entities, 100 params or tags per call)."""
+        allow (1000 entities, 100 params or tags per call); the first problem,
+        or ``None``.  A refused batch does not stop the next; a lost store does."""
         metric_entities = [Metric(k, v, ts, step) for k, v, ts, step in metrics]
         param_entities = [Param(k, v) for k, v in params.items()]
         tag_entities = [RunTag(k, v) for k, v in tags.items()]
+        first: str | None = None
         while metric_entities or param_entities or tag_entities:
             batch_params = param_entities[:_PARAMS_TAGS_PER_BATCH]
             batch_tags = tag_entities[:_PARAMS_TAGS_PER_BATCH]
@@ -372,31 +467,69 @@ class TrackingStore:
             del param_entities[: len(batch_params)]
             del tag_entities[: len(batch_tags)]
             del metric_entities[: len(batch_metrics)]
-            self.call(
-                "log batch",
-                self.client.log_batch,
-                run_id,
-                metrics=batch_metrics,
-                params=batch_params,
-                tags=batch_tags,
-                synchronous=True,
-            )
+            problem = self._log_batch(run_id, batch_metrics, batch_params, batch_tags)
+            if problem is not None and self.error is None:
+                # One refused entry refuses the whole batch: send each kind
+                # alone, so that a refused param does not cost the run its
+                # metrics or its verdict tags.
+                kinds = [k for k in (batch_metrics, batch_params, batch_tags) if k]
+                if len(kinds) > 1:
+                    self._log_batch(run_id, batch_metrics, [], [])
+                    self._log_batch(run_id, [], batch_params, [])
+                    self._log_batch(run_id, [], [], batch_tags)
+            first = first or problem
             if self.error is not None:
-                return False
-        return True
+                return self.error
+        return first
 
-    def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None) -> bool:
-        self.call("log artifact", self.client.log_artifact, run_id, local_path, artifact_path)
-        return self.error is None
+    def _log_batch(
+        self, run_id: str, metrics: list[Metric], params: list[Param], tags: list[RunTag]
+    ) -> str | None:
+        if not (metrics or params or tags):
+            return None
+        _, problem = self.call(
+            "log batch",
+            self.client.log_batch,
+            run_id,
+            metrics=metrics,
+            params=params,
+            tags=tags,
+            synchronous=True,
+        )
+        return problem
 
-    def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None) -> bool:
-        self.call("log artifacts", self.client.log_artifacts, run_id, local_dir, artifact_path)
-        return self.error is None
+    def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None) -> str | None:
+        """Upload one file now; the problem, or ``None``."""
+        return self._upload(
+            "log artifact", self.client.log_artifact, run_id, local_path, artifact_path
+        )
+
+    def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None) -> str | None:
+        """Upload a directory now; the problem, or ``None``."""
+        return self._upload(
+            "log artifacts", self.client.log_artifacts, run_id, local_dir, artifact_path
+        )
+
+    def _upload(
+        self,
+        what: str,
+        fn: Callable[[str, str, str | None], None],
+        run_id: str,
+        local: str,
+        artifact_path: str | None,
+    ) -> str | None:
+        # MLflow raises a bad artifact path as an INTERNAL_ERROR, which from a
+        # server would read as an outage: refuse it here, as the request it is.
+        try:
+            verify_artifact_path(artifact_path)  # type: ignore[no-untyped-call]
+        except MlflowException as exc:
+            return f"{what} refused: {_refused(exc)}"
+        return self.call(what, fn, run_id, local, artifact_path)[1]
 
     def kill_open_runs(self, reason: str = "session interrupted") -> None:
         """End every case run still open here as KILLED, keeping what it logged."""
         for writer in list(self.open_runs.values()):
-            writer.record.verdict = "INCONCLUSIVE"
+            writer.record.verdict = Verdict.INCONCLUSIVE
             writer.record.reason = reason
             self.close_case(writer, RunStatus.to_string(RunStatus.KILLED))
 
@@ -409,15 +542,14 @@ class TrackingStore:
         if not record.run_id:
             return
         tags = {**verdict_tags(record.verdict, record.reason), **record_tags(record)}
-        if self.write(record.run_id, [], {}, tags):
-            self.call(
-                "end run",
-                self.client.set_terminated,
-                record.run_id,
-                RunStatus.to_string(RunStatus.FAILED),
-            )
-        if self.error is not None:
-            record.extra["tracking_error"] = self.not_logged()
+        self.note(record, self.write(record.run_id, [], {}, tags))
+        _, problem = self.call(
+            "end run",
+            self.client.set_terminated,
+            record.run_id,
+            RunStatus.to_string(RunStatus.FAILED),
+        )
+        self.note(record, problem)
 
     def end_parent(self, run_id: str, result: HypothesisResult | None, status: str) -> bool:
         """Close a parent run with the hypothesis's rolled-up (or statistically
@@ -430,10 +562,9 @@ class TrackingStore:
             tags = verdict_tags("INCONCLUSIVE", reason)
         now = int(time.time() * 1000)
         points = [(k, v, now, 0) for k, v in metrics.items()]
-        if not self.write(run_id, points, {}, tags):
-            return False
-        self.call("end run", self.client.set_terminated, run_id, status, end_time=now)
-        return self.error is None
+        written = self.write(run_id, points, {}, tags)
+        _, ended = self.call("end run", self.client.set_terminated, run_id, status, end_time=now)
+        return written is None and ended is None
 
 
 class CaseRunWriter:
@@ -465,17 +596,21 @@ class CaseRunWriter:
         )
 
     def flush(self) -> None:
+        """Send the buffer; a problem goes into the record, not the test."""
         if not (self.metrics or self.params or self.tags):
             return
         metrics, params, tags = self.metrics, self.params, self.tags
         self.metrics, self.params, self.tags = [], {}, {}
-        if not self.store.write(self.run_id, metrics, params, tags):
-            self.record.extra["tracking_error"] = self.store.not_logged()
+        self.store.note(self.record, self.store.write(self.run_id, metrics, params, tags))
 
     def log_artifact(self, local_path: str, artifact_path: str | None) -> None:
-        if not self.store.log_artifact(self.run_id, local_path, artifact_path):
-            self.record.extra["tracking_error"] = self.store.not_logged()
+        """Upload one file now."""
+        self.store.note(
+            self.record, self.store.log_artifact(self.run_id, local_path, artifact_path)
+        )
 
     def log_artifacts(self, local_dir: str, artifact_path: str | None) -> None:
-        if not self.store.log_artifacts(self.run_id, local_dir, artifact_path):
-            self.record.extra["tracking_error"] = self.store.not_logged()
+        """Upload a directory now."""
+        self.store.note(
+            self.record, self.store.log_artifacts(self.run_id, local_dir, artifact_path)
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import platform
+import posixpath
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -22,6 +23,7 @@ from .settings import redact_uri
 __all__ = [
     "MAX_PARAM_VALUE",
     "MAX_TAG_VALUE",
+    "MAX_KEY",
     "MAX_RECORD_CHUNKS",
     "ROLE_CASE",
     "ROLE_PARENT",
@@ -38,12 +40,15 @@ __all__ = [
     "stats_metrics_and_tags",
     "result_tags",
     "check_key",
+    "name_problem",
 ]
 
-#: MLflow's limits (``mlflow.utils.validation``): longer values are rejected
-#: by a tracking server, so they are cut here.
+#: MLflow's limits (``mlflow.utils.validation``).  What a test logs through
+#: ``grd_run`` is refused at the call when longer (:mod:`.run`); the plugin's
+#: own tags and the parametrize values it logs are cut here instead.
 MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
+MAX_KEY = 250
 #: A record longer than this many tags is not stored whole; query.py rebuilds
 #: it from params, metrics and tags instead.
 MAX_RECORD_CHUNKS = 40
@@ -51,18 +56,37 @@ MAX_RECORD_CHUNKS = 40
 ROLE_CASE = "case"
 ROLE_PARENT = "parent"
 
-# MLflow's key rule (alphanumerics, underscores, dashes, periods, spaces,
-# colons, slashes): checked when the test logs, not when the batch is written.
+# MLflow's key characters (alphanumerics, underscores, dashes, periods,
+# spaces, colons, slashes), for the names the plugin builds itself.
 _KEY = re.compile(r"^[/\w.\- :]{1,250}$")
+_KEY_CHARS = re.compile(r"^[/\w.\- :]*$")
+
+
+def name_problem(key: object) -> str | None:
+    """Why MLflow would refuse ``key`` as a param, metric or tag name, or
+    ``None``: the rules of ``mlflow.utils.validation`` (characters, length,
+    and a name must be its own normalized path: no ``a//b``, ``./a``, ``..``)."""
+    if not isinstance(key, str):
+        return f"it must be a string, not {type(key).__name__}"
+    if not key:
+        return "it is empty"
+    if len(key) > MAX_KEY:
+        return f"it is {len(key):,} characters; MLflow's limit is {MAX_KEY}"
+    if not _KEY_CHARS.match(key):
+        return "use only letters, digits, _ - . : / and spaces"
+    norm = posixpath.normpath(key)
+    if norm.startswith("/") or norm == "." or norm.startswith(".."):
+        return "MLflow reads names as paths: it must not start with '/' or '..'"
+    if norm != key:
+        return f"MLflow reads names as paths: write {norm!r}"
+    return None
 
 
 def check_key(kind: str, key: str) -> str:
     """``key`` if MLflow accepts it as a param/metric/tag name, else ValueError."""
-    if not isinstance(key, str) or not _KEY.match(key) or "/../" in f"/{key}/":
-        raise ValueError(
-            f"invalid {kind} name {key!r}: use letters, digits, _ - . : / and spaces "
-            "(at most 250 characters)"
-        )
+    problem = name_problem(key)
+    if problem is not None:
+        raise ValueError(f"invalid {kind} name {key!r}: {problem}")
     return key
 
 
@@ -109,8 +133,8 @@ def _cut(value: str, limit: int) -> str:
 
 
 def param_value(value: Any) -> str:
-    """A param as MLflow stores it: a string, JSON for containers, cut to
-    MLflow's length limit."""
+    """A param as MLflow stores it: a string, JSON for containers (not cut:
+    a test's own param longer than MLflow's limit is refused at the call)."""
     if isinstance(value, str):
         text = value
     elif isinstance(value, float):
@@ -122,12 +146,16 @@ def param_value(value: Any) -> str:
             text = json.dumps(value, sort_keys=True, default=repr)
         except (TypeError, ValueError):
             text = repr(value)
-    return _cut(text, MAX_PARAM_VALUE)
+    return text
 
 
 def case_params(record: CaseRecord) -> dict[str, str]:
-    """The case's parametrize values (and seed) as MLflow params."""
-    params = {k: param_value(v) for k, v in record.params.items() if _KEY.match(k)}
+    """The case's parametrize values (and seed) as MLflow params; a value
+    longer than MLflow's limit is cut (nothing called it, so nothing can
+    raise; the record keeps it whole)."""
+    params = {
+        k: _cut(param_value(v), MAX_PARAM_VALUE) for k, v in record.params.items() if _KEY.match(k)
+    }
     if record.seed is not None:
         params.setdefault("seed", str(record.seed))
     return params
