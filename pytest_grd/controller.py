@@ -122,8 +122,13 @@ class VerdictController:
         except (session.Failed, session.Interrupted):
             self._decide_and_report(session, stopped=self._stop_reason(session))
             raise
-        except KeyboardInterrupt:
-            self._stop_workers()
+        except KeyboardInterrupt as exc:
+            if type(exc).__module__.startswith("xdist"):
+                # xdist ended the loop itself (-x / --maxfail, a worker's
+                # Ctrl-C): the records that arrived are all there is.
+                self._decide_and_report(session, stopped=f"stopped ({exc})")
+            else:
+                self._stop_workers()  # Ctrl-C on the controller
             raise
         self._decide_and_report(session, stopped=self._stop_reason(session))
         return outcome

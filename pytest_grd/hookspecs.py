@@ -70,8 +70,8 @@ def pytest_grd_session_results(
 ) -> None:
     """All cases are done: ``results`` has one entry per hypothesis with its
     rolled-up (or statistically decided) verdict.  Called once, on the
-    controller, from ``pytest_sessionfinish``.  pytest-grd's report, baseline
-    and tracking parent runs are written here."""
+    controller, from ``pytest_sessionfinish``.  pytest-grd's tracking ends the
+    parent runs here; the report and the baseline are written right after."""
 
 
 def pytest_grd_report_metadata(config: pytest.Config) -> dict[str, Any] | None:

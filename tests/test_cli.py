@@ -117,7 +117,7 @@ def test_status_lists_latest_verdicts(project: Path) -> None:
     done = grd("status", cwd=project / "experiments")  # found from a subfolder too
     assert done.returncode == 0, done.stderr
     assert "my-study: 1 hypothesis (from sqlite:///" in done.stdout
-    assert "hyp_001  VALIDATED (3 of 3 cases validated)  a 5-point moving average" in done.stdout
+    assert "hyp_001  VALIDATED (3 validated)  a 5-point moving average" in done.stdout
     as_json = json.loads(grd("status", "--json", cwd=project).stdout)
     assert [(r["id"], r["verdict"]) for r in as_json] == [("hyp_001", "VALIDATED")]
     assert as_json[0]["parent_run_id"]
@@ -182,7 +182,7 @@ def test_commit_writes_the_experiment_format(project: Path) -> None:
     assert lines[1] == ""
     assert lines[2].startswith("- Run ID: ") and len(lines[2]) > len("- Run ID: ") + 8
     assert lines[3].startswith("- Hypothesis: a 5-point moving average")
-    assert lines[4] == "- Result: VALIDATED (3 of 3 cases validated)"
+    assert lines[4] == "- Result: VALIDATED (3 validated)"
     assert lines[5] == "- Next: try an exponential smoother"
     changed = git("show", "--name-only", "--format=", "HEAD", cwd=project).split()
     assert changed == ["experiments/test_hyp_001.py"]

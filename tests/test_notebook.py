@@ -163,9 +163,18 @@ def test_verdicts_metrics_and_executed_notebook(
             "sub/errors.ipynb::hyp_nb_ipynb[[]seed0[]] INCONCLUSIVE*",
             "sub/test_train.py::hyp_nb_py[[]lr=0.5[]] VALIDATED*",
             "sub/test_train.py::hyp_nb_py[[]lr=0.01[]] REJECTED*",
+            # hyp_nb_py has two cases: its roll-up is a result of its own.
+            "sub/test_train.py::hyp_nb_py REJECTED*",
         ]
     )
-    result.assert_outcomes(passed=1, failed=2)
+    result.assert_outcomes(passed=1, failed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ hyp_nb_py _*",
+            "REJECTED: hyp_nb_py - a large enough learning rate reaches the target",
+            "reason: 1 of 2 case(s) rejected; first: hyp_nb_py[[]lr=0.01[]]: cell 3 *",
+        ]
+    )
     out = result.stdout.str()
     # The failure reports name the cell, show its source around the failing
     # line and the kernel's traceback, not papermill's wrapper.
@@ -335,8 +344,11 @@ def test_xdist_two_workers(pytester: pytest.Pytester, sink: RecordSink) -> None:
     (sub / "test_train.py").write_text(TRAIN_PY.replace("[0.5, 0.01]", "[0.5, 0.9]"))
     (sub / "data.txt").write_text("local")
     (sub / "errors.ipynb").write_text(ERROR_IPYNB)
-    result = pytester.runpytest_subprocess("--grd-no-tracking", "-n", "2")
-    result.assert_outcomes(passed=2, failed=1)
+    result = pytester.runpytest_subprocess("--grd-no-tracking", "-n", "2", "-rA")
+    # Three cases and hyp_nb_py's roll-up (two cases); hyp_nb_ipynb has one case.
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["VALIDATED sub/test_train.py::hyp_nb_py"])
+    assert "sub/errors.ipynb::hyp_nb_ipynb " not in result.stdout.str()
     records = _by_name(sink)
     assert {n: r["verdict"] for n, r in records.items()} == {
         "hyp_nb_py[lr=0.5]": "VALIDATED",

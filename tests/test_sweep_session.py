@@ -73,8 +73,15 @@ def test_sweep(lr, grd_seed, grd_case):
 def test_seed_expansion_names_and_determinism(pytester: pytest.Pytester, sink: RecordSink) -> None:
     pytester.makepyfile(test_seeded=SEEDED)
     result = pytester.runpytest("--grd-no-tracking", "-v", "-p", "no:xdist")
-    result.assert_outcomes(passed=6)
-    result.stdout.fnmatch_lines(["*test_sweep?0.1-seed0? VALIDATED*", "*test_sweep?0.01-seed2?*"])
+    # Six cases, then the hypothesis' own result (its verdict is the roll-up).
+    result.assert_outcomes(passed=7)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_sweep?0.1-seed0? VALIDATED*",
+            "*test_sweep?0.01-seed2?*",
+            "test_seeded.py::hyp_seed VALIDATED*",
+        ]
+    )
     records = _by_name(sink)
     assert sorted(records) == sorted(
         f"hyp_seed[lr={lr},seed={s}]" for lr in ("0.1", "0.01") for s in range(3)
@@ -102,7 +109,9 @@ def test_seeds_option_and_seed_base(pytester: pytest.Pytester, sink: RecordSink)
     pytester.makepyfile(test_seeded=SEEDED)
     pytester.makeini("[pytest]\ngrd_seed_base = 10\n")
     result = pytester.runpytest("--grd-no-tracking", "--grd-seeds", "2", "-p", "no:xdist")
-    result.assert_outcomes(passed=4)
+    # Four cases and the roll-up's result, its letter last.
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(["test_seeded.py VVVVV *"])
     assert sorted(_by_name(sink)) == [
         "hyp_seed[lr=0.01,seed=10]",
         "hyp_seed[lr=0.01,seed=11]",
@@ -254,9 +263,17 @@ def test_one_worker_per_gpu_slot_within_visible_devices(
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,0")  # GPU 1 is not ours
     pytester.makepyfile(test_where=WHERE)
     result = pytester.runpytest_subprocess(
-        "--grd-no-tracking", "--grd-gpus", "auto", "--grd-workers-per-gpu", "2", timeout=180
+        "--grd-no-tracking",
+        "--grd-gpus",
+        "auto",
+        "--grd-workers-per-gpu",
+        "2",
+        "-rA",
+        timeout=180,
     )
-    result.assert_outcomes(passed=8)
+    # Eight cases and the hypothesis' own result (the roll-up of the eight).
+    result.assert_outcomes(passed=9)
+    result.stdout.fnmatch_lines(["VALIDATED test_where.py::hyp_where"])
     result.stdout.fnmatch_lines(["grd: 4 worker(s), 2 per GPU, on GPU 2 (Fake A10*), 0 (*"])
     records = sink.records()
     assert len(records) == 8
@@ -366,26 +383,40 @@ def _run_records(sink: RecordSink) -> tuple[list[dict[str, Any]], list[dict[str,
     return records, results
 
 
+def _assert_decisions(result: pytest.RunResult) -> None:
+    """The multi-case hypotheses each have their own result; the single-case one has none."""
+    result.stdout.fnmatch_lines(["VALIDATED test_sweep.py::hyp_unseeded"])
+    result.stdout.fnmatch_lines(["REJECTED test_sweep.py::hyp_lr - *"])
+    assert "test_sweep.py::hyp_doubt" not in result.stdout.str()
+
+
 def test_records_and_roll_ups_identical_serial_n2_and_gpus(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, sink: RecordSink
 ) -> None:
     pytester.makeconftest(RESULTS_CONFTEST)
     pytester.makepyfile(test_sweep=SWEEP)
-    serial = pytester.runpytest("--grd-no-tracking", "-n", "0")
-    serial.assert_outcomes(passed=7, failed=3)
+    serial = pytester.runpytest("--grd-no-tracking", "-n", "0", "-rA")
+    # Ten cases plus a result for each multi-case hypothesis: hyp_lr's roll-up is
+    # REJECTED (failed), hyp_unseeded's VALIDATED (passed); hyp_doubt has one case.
+    serial.assert_outcomes(passed=8, failed=4)
+    _assert_decisions(serial)
     serial_records, serial_results = _run_records(sink)
     assert len(serial_records) == 10
     # The unseeded cases do depend on their parameter only.
     draws = {r["params"]["k"]: r["metrics"]["draw"] for r in serial_records if r["params"].get("k")}
     assert draws == {k: random.Random(0).random() * k for k in (1, 2, 3)}
 
-    parallel = pytester.runpytest_subprocess("--grd-no-tracking", "-n", "2", timeout=180)
-    parallel.assert_outcomes(passed=7, failed=3)
+    parallel = pytester.runpytest_subprocess("--grd-no-tracking", "-n", "2", "-rA", timeout=180)
+    parallel.assert_outcomes(passed=8, failed=4)
+    _assert_decisions(parallel)
     assert _run_records(sink) == (serial_records, serial_results)
 
     monkeypatch.setenv("GRD_FAKE_GPUS", TWO_GPUS)
-    gpus = pytester.runpytest_subprocess("--grd-no-tracking", "--grd-gpus", "auto", timeout=180)
-    gpus.assert_outcomes(passed=7, failed=3)
+    gpus = pytester.runpytest_subprocess(
+        "--grd-no-tracking", "--grd-gpus", "auto", "-rA", timeout=180
+    )
+    gpus.assert_outcomes(passed=8, failed=4)
+    _assert_decisions(gpus)
     gpu_records, gpu_results = _run_records(sink)
     assert (gpu_records, gpu_results) == (serial_records, serial_results)
     assert {r["verdict"] for r in serial_results} == {"VALIDATED", "REJECTED", "INCONCLUSIVE"}
@@ -411,7 +442,10 @@ def test_longest_first_from_durations_of_an_earlier_run(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, sink: RecordSink
 ) -> None:
     pytester.makepyfile(test_uneven=UNEVEN)
-    pytester.runpytest("--grd-no-tracking", "-p", "no:xdist").assert_outcomes(passed=5)
+    first = pytester.runpytest("--grd-no-tracking", "-p", "no:xdist", "-v")
+    # Four cases, test_plain and the hypothesis' own result.
+    first.assert_outcomes(passed=6)
+    first.stdout.fnmatch_lines(["test_uneven.py::hyp_uneven VALIDATED*"])
     # Hypothesis cases only: test_plain is not timed.
     durations = json.loads((pytester.path / ".pytest_cache/v/grd/durations").read_text())
     assert set(durations) == {f"test_uneven.py::test_uneven[{s}]" for s in (0.05, 0.15, 0.6, 0.3)}

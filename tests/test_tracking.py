@@ -126,7 +126,7 @@ def test_serial_session_runs_tags_params_metrics_statuses(
     pytester.makeconftest(RecordSink.CONFTEST + STATS_CONFTEST)
     commit = _git_init(pytester.path)
     result = pytester.runpytest("-v", "-p", "no:randomly")
-    result.assert_outcomes(passed=4, failed=3)
+    result.assert_outcomes(passed=4, failed=4)  # 3 cases + hyp_lr's own result
     uri = f"sqlite:///{pytester.path.as_posix()}/mlflow.db"  # the default store
     runs = _runs(uri, "lab")
     parents = {
@@ -165,7 +165,7 @@ def test_serial_session_runs_tags_params_metrics_statuses(
 
     # Verdict tags match the terminal; statuses follow the verdict.
     terminal = _terminal_verdicts(result.outlines)
-    assert len(terminal) == 6
+    assert len(terminal) == 7  # 6 cases + hyp_lr, decided across its cases
     for nodeid, run in cases.items():
         assert run.data.tags["grd.verdict"] == terminal[nodeid.split("::")[1]], nodeid
     assert cases["test_exp.py::test_err"].info.status == "FAILED"
@@ -232,7 +232,7 @@ def test_second_session_gets_its_own_parents(pytester: pytest.Pytester) -> None:
 def test_no_tracking_still_records(pytester: pytest.Pytester, sink: RecordSink) -> None:
     pytester.makepyfile(test_exp=SWEEP)
     result = pytester.runpytest("--grd-no-tracking", "-k", "test_lr")
-    result.assert_outcomes(passed=2, failed=2)
+    result.assert_outcomes(passed=2, failed=3)  # 2 cases + hyp_lr's own result
     assert not (pytester.path / "mlflow.db").exists()
     records = sink.records()
     assert len(records) == 4
@@ -323,7 +323,7 @@ def test_b(y):
     for attempt in range(2):
         uri = f"sqlite:///{pytester.path.as_posix()}/fresh{attempt}.db"
         result = pytester.runpytest_subprocess("-n", "4", "--grd-tracking-uri", uri)
-        result.assert_outcomes(passed=15, failed=1)
+        result.assert_outcomes(passed=16, failed=2)  # 16 cases + hyp_a and hyp_b
         runs = _runs(uri, pytester.path.name)
         cases = [r for r in runs if r.data.tags["grd.role"] == "case"]
         parents = [r for r in runs if r.data.tags["grd.role"] == "parent"]
@@ -411,7 +411,7 @@ def test_real_server_sweep_then_outage(
         _wait_healthy(url, server, limit=150)
         pytester.makepyfile(test_exp=SWEEP)
         result = pytester.runpytest_subprocess("-n", "2", "--grd-tracking-uri", url, "-v")
-        result.assert_outcomes(passed=4, failed=3)
+        result.assert_outcomes(passed=4, failed=4)  # 3 cases + hyp_lr's own result
         runs = _runs(url, pytester.path.name)
         cases = {r.data.tags["grd.nodeid"]: r for r in runs if r.data.tags["grd.role"] == "case"}
         parents = [r for r in runs if r.data.tags["grd.role"] == "parent"]
@@ -446,7 +446,7 @@ def test_out(n, grd_run):
         result = pytester.runpytest_subprocess(
             "--grd-tracking-uri", url, "-p", "no:randomly", "test_outage.py"
         )
-        result.assert_outcomes(passed=3)
+        result.assert_outcomes(passed=4)  # 3 cases + hyp_out's own result
         result.stdout.fnmatch_lines(
             [
                 "*= grd verdicts =*",

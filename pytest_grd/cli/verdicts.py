@@ -126,13 +126,12 @@ def _p_value(stats: dict[str, Any] | None) -> float | None:
 
 def result_summary(result: HypothesisResult) -> str:
     """``VALIDATED (p = 0.004)`` when decided by statistics, else the verdict
-    with its case counts: ``REJECTED (2 of 3 cases rejected)``."""
+    with what its cases ended as: ``REJECTED (1 rejected, 2 validated)``,
+    ``INCONCLUSIVE (5 measured)``."""
     p = _p_value(result.stats)
     if p is not None:
         shown = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
         return f"{result.verdict} ({shown})"
-    counts = result.counts
-    total = sum(counts.values())
-    n = counts.get(result.verdict, 0)
-    noun = "case" if total == 1 else "cases"
-    return f"{result.verdict} ({n} of {total} {noun} {result.verdict.lower()})"
+    counts = sorted(result.counts.items(), key=lambda item: item[0] != result.verdict)
+    text = ", ".join(f"{n} {word.lower()}" for word, n in counts if n) or "no cases"
+    return f"{result.verdict} ({text})"

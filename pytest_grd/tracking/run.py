@@ -2,7 +2,7 @@
 
 Without tracking (``--grd-no-tracking``) it still records metrics, params,
 tags and artifact names into the case's record; with tracking, the tracking
-plugin gives it a writer (:class:`pytest_grd.tracking.store.CaseRunWriter`)
+plugin gives it a writer (:class:`pytest_grd.tracking.writer.CaseRunWriter`)
 and what the test logs is buffered and sent in ``log_batch`` calls.
 
 Every call is checked against MLflow's own rules (``mlflow.utils.validation``)

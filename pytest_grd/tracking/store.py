@@ -20,20 +20,14 @@ at the call.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import logging
 import os
-import sqlite3
-import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-import mlflow
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repo import verify_artifact_path
@@ -41,6 +35,9 @@ from mlflow.tracking import MlflowClient
 
 from ..record import CaseRecord, HypothesisResult
 from ..verdict import Verdict
+from .faults import refused, short, unreachable
+from .preparation import initialized, interprocess_lock, quiet_store_setup
+from .query import search_all_runs
 from .run import MetricPoint
 from .settings import (
     TrackingSettings,
@@ -63,110 +60,18 @@ from .tags import (
     result_tags,
     verdict_tags,
 )
+from .writer import METRICS_PER_BATCH, PARAMS_TAGS_PER_BATCH, CaseRunWriter
 
 __all__ = ["TrackingStore", "TrackingUnavailable", "CaseRunWriter", "RunStatusName"]
 
 T = TypeVar("T")
 
-#: MLflow's per-call limits of ``log_batch``.
-_METRICS_PER_BATCH = 1000
-_PARAMS_TAGS_PER_BATCH = 100
+#: MLflow's limit of entities in one ``log_batch`` (see also .writer).
 _ENTITIES_PER_BATCH = 1000
 _INPUT_TAG_VALUE = 500
 _DIGEST = 36
 
 RunStatusName = str  # "FINISHED" | "FAILED" | "KILLED"
-
-
-@contextlib.contextmanager
-def _interprocess_lock(path: Path) -> Iterator[None]:
-    """Serialize store preparation between the processes of a session (and
-    between sessions sharing a store): a fresh SQLite store created by
-    several processes at once fails half-way (FACTS.md)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
-def _quiet_store_setup() -> Iterator[None]:
-    """MLflow and alembic log every table they create or migrate at INFO on
-    a new store; that is the tool's business, not the researcher's."""
-    loggers = [logging.getLogger(name) for name in ("mlflow.store.db.utils", "alembic")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
-
-
-def _initialized(db: Path) -> bool:
-    """Whether a SQLite file already holds an MLflow schema (read-only peek
-    with the standard library: no engine, no migration)."""
-    if not db.is_file() or db.stat().st_size == 0:
-        return False
-    import sqlite3
-
-    try:
-        with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)) as conn:
-            names = {
-                row[0] for row in conn.execute("select name from sqlite_master where type='table'")
-            }
-    except sqlite3.Error:
-        return False
-    return {"alembic_version", "experiments", "runs"} <= names
-
-
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    if len(text) > 160:
-        text = text[:157] + "..."
-    return f"{type(exc).__name__}: {text}"
-
-
-def _refused(exc: BaseException) -> str:
-    """A refused request in one line, led by MLflow's error code when it says
-    more than the message (a RestException's message starts with it)."""
-    code = getattr(exc, "error_code", None)
-    short = _short(exc)
-    if not isinstance(code, str) or code in ("", "INTERNAL_ERROR") or code in short:
-        return short
-    return f"{code}: {short}"
-
-
-#: MLflow error codes that say the store, not the request, is the problem.
-_UNAVAILABLE_CODES = frozenset(
-    {"TEMPORARILY_UNAVAILABLE", "DEADLINE_EXCEEDED", "REQUEST_LIMIT_EXCEEDED", "RESOURCE_EXHAUSTED"}
-)
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and the exceptions it was raised from or while handling (MLflow
-    wraps a requests or SQLAlchemy error in an ``MlflowException``)."""
-    seen: set[int] = set()
-    link: BaseException | None = exc
-    while link is not None and id(link) not in seen:
-        seen.add(id(link))
-        yield link
-        link = link.__cause__ or link.__context__
-
-
-def _database_down(exc: BaseException) -> bool:
-    """A database that cannot be used now (locked, gone, disconnected)."""
-    if isinstance(exc, sqlite3.OperationalError):
-        return True
-    if "sqlalchemy" not in sys.modules:  # not imported: cannot be one of its errors
-        return False
-    from sqlalchemy import exc as sa
-
-    return isinstance(exc, (sa.OperationalError, sa.DisconnectionError, sa.TimeoutError))
 
 
 class TrackingStore:
@@ -241,27 +146,13 @@ class TrackingStore:
         except Exception as exc:  # any store/server failure: keep the session going
             down = self.unreachable(exc)
             if down is not None:
-                self.error = f"{down}: {what}: {_short(exc)}"
+                self.error = f"{down}: {what}: {short(exc)}"
                 return None, self.error
-            return None, f"{what} refused: {_refused(exc)}"
+            return None, f"{what} refused: {refused(exc)}"
 
     def unreachable(self, exc: BaseException) -> str | None:
-        """``"store unreachable"`` (or ``"store refused access"``) when ``exc``
-        means no later request can succeed either; ``None`` when only this
-        request was refused."""
-        if any(isinstance(link, OSError) or _database_down(link) for link in _chain(exc)):
-            return "store unreachable"  # requests' errors are OSErrors too
-        if isinstance(exc, MlflowException):
-            status = int(exc.get_http_status_code())  # type: ignore[no-untyped-call]
-            if status in (401, 403):
-                return "store refused access"
-            if exc.error_code in _UNAVAILABLE_CODES:
-                return "store unreachable"
-            # A server that answers 5xx after its retries is down; a local
-            # store's INTERNAL_ERROR is a request it could not handle.
-            if is_http(self.uri) and status >= 500 and status != 501:
-                return "store unreachable"
-        return None
+        """See :func:`pytest_grd.tracking.faults.unreachable`."""
+        return unreachable(exc, is_http(self.uri))
 
     def not_logged(self) -> str:
         return f"not logged to {self.shown_uri}: {self.error or 'tracking unavailable'}"
@@ -290,7 +181,7 @@ class TrackingStore:
                 f"grd: cannot create the MLflow store {self.shown_uri}: "
                 f"directory {db.parent} does not exist"
             )
-        if db is not None and _initialized(db):
+        if db is not None and initialized(db):
             # An existing store: open it (engine, schema check: most of the
             # cost) before taking the lock, so workers do this in parallel.
             # Anything odd (a migration under way elsewhere) is retried below,
@@ -303,9 +194,9 @@ class TrackingStore:
                 self._client = None
         try:
             with (
-                _interprocess_lock(lock_path(self.uri)),
+                interprocess_lock(lock_path(self.uri)),
                 warnings.catch_warnings(),
-                _quiet_store_setup(),
+                quiet_store_setup(),
             ):
                 # SQLAlchemy/alembic deprecation noise from MLflow's store
                 # setup is not the user's to act on.
@@ -315,7 +206,7 @@ class TrackingStore:
             raise
         except Exception as exc:
             raise TrackingUnavailable(
-                f"grd: cannot prepare the MLflow store {self.shown_uri}: {_short(exc)}"
+                f"grd: cannot prepare the MLflow store {self.shown_uri}: {short(exc)}"
             ) from None
 
     def _prepare_locked(self, hypotheses: Mapping[str, str], scale: str) -> None:
@@ -347,22 +238,14 @@ class TrackingStore:
         if self.experiment_id is None:
             return {}
         found: dict[str, str] = {}
-        token: str | None = None
-        while True:
-            page = self.client.search_runs(
-                [self.experiment_id],
-                filter_string=(
-                    f"tags.`grd.session_id` = '{self.session_id}' "
-                    f"and tags.`grd.role` = '{ROLE_PARENT}'"
-                ),
-                max_results=1000,
-                page_token=token,
-            )
-            for run in page:
-                found.setdefault(run.data.tags.get("grd.hypothesis", ""), run.info.run_id)
-            token = page.token
-            if not token:
-                return found
+        runs = search_all_runs(
+            self.client,
+            self.experiment_id,
+            f"tags.`grd.session_id` = '{self.session_id}' and tags.`grd.role` = '{ROLE_PARENT}'",
+        )
+        for run in runs:
+            found.setdefault(run.data.tags.get("grd.hypothesis", ""), run.info.run_id)
+        return found
 
     # -- cases ---------------------------------------------------------------
 
@@ -460,10 +343,10 @@ class TrackingStore:
         tag_entities = [RunTag(k, v) for k, v in tags.items()]
         first: str | None = None
         while metric_entities or param_entities or tag_entities:
-            batch_params = param_entities[:_PARAMS_TAGS_PER_BATCH]
-            batch_tags = tag_entities[:_PARAMS_TAGS_PER_BATCH]
+            batch_params = param_entities[:PARAMS_TAGS_PER_BATCH]
+            batch_tags = tag_entities[:PARAMS_TAGS_PER_BATCH]
             room = _ENTITIES_PER_BATCH - len(batch_params) - len(batch_tags)
-            batch_metrics = metric_entities[: min(room, _METRICS_PER_BATCH)]
+            batch_metrics = metric_entities[: min(room, METRICS_PER_BATCH)]
             del param_entities[: len(batch_params)]
             del tag_entities[: len(batch_tags)]
             del metric_entities[: len(batch_metrics)]
@@ -523,7 +406,7 @@ class TrackingStore:
         try:
             verify_artifact_path(artifact_path)  # type: ignore[no-untyped-call]
         except MlflowException as exc:
-            return f"{what} refused: {_refused(exc)}"
+            return f"{what} refused: {refused(exc)}"
         return self.call(what, fn, run_id, local, artifact_path)[1]
 
     def kill_open_runs(self, reason: str = "session interrupted") -> None:
@@ -565,52 +448,3 @@ class TrackingStore:
         written = self.write(run_id, points, {}, tags)
         _, ended = self.call("end run", self.client.set_terminated, run_id, status, end_time=now)
         return written is None and ended is None
-
-
-class CaseRunWriter:
-    """The MLflow side of one case's :class:`~pytest_grd.tracking.run.GrdRun`:
-    its buffer and where the buffer goes."""
-
-    def __init__(self, store: TrackingStore, record: CaseRecord) -> None:
-        self.store = store
-        self.record = record
-        self.run_id: str = record.run_id or ""
-        self.metrics: list[MetricPoint] = []
-        self.params: dict[str, str] = {}
-        self.tags: dict[str, str] = {}
-
-    @property
-    def client(self) -> MlflowClient:
-        return self.store.client
-
-    @property
-    def mlflow(self) -> Any:
-        return mlflow
-
-    def full(self) -> bool:
-        """Worth sending now: one more entry would exceed a batch."""
-        return (
-            len(self.metrics) >= _METRICS_PER_BATCH
-            or len(self.params) >= _PARAMS_TAGS_PER_BATCH
-            or len(self.tags) >= _PARAMS_TAGS_PER_BATCH
-        )
-
-    def flush(self) -> None:
-        """Send the buffer; a problem goes into the record, not the test."""
-        if not (self.metrics or self.params or self.tags):
-            return
-        metrics, params, tags = self.metrics, self.params, self.tags
-        self.metrics, self.params, self.tags = [], {}, {}
-        self.store.note(self.record, self.store.write(self.run_id, metrics, params, tags))
-
-    def log_artifact(self, local_path: str, artifact_path: str | None) -> None:
-        """Upload one file now."""
-        self.store.note(
-            self.record, self.store.log_artifact(self.run_id, local_path, artifact_path)
-        )
-
-    def log_artifacts(self, local_dir: str, artifact_path: str | None) -> None:
-        """Upload a directory now."""
-        self.store.note(
-            self.record, self.store.log_artifacts(self.run_id, local_dir, artifact_path)
-        )
