@@ -11,6 +11,7 @@ the "grd verdicts" summary.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .claim_results import DECISION_ATTR, emit_decision_results
-from .evidence import mark_partial, settle_partial
+from .evidence import flag_optional_stopping, mark_partial, settle_partial
 from .record import CaseRecord, HypothesisResult, group_by_hypothesis
+from .session import settled_dir
 from .text import one_line
 from .verdict import LETTERS, Verdict
 
@@ -57,6 +59,8 @@ class VerdictController:
         #: a crashed worker or an interrupt leaves behind.
         self.started: dict[str, dict[str, Any]] = {}
         self.decided = False
+        #: Sequential hypotheses whose further seeds are not needed -> why.
+        self.settled: dict[str, str] = {}
         self.stop_path: Path | None = None
 
     @property
@@ -100,6 +104,25 @@ class VerdictController:
         else:
             self.records[position] = record
         self.config.hook.pytest_grd_case_record(record=record, config=self.config)
+        if record.sequential:
+            self._signal_not_needed()
+
+    def _signal_not_needed(self) -> None:
+        """Mark every sequential hypothesis whose further seeds are not
+        needed, for the processes that run them (see pytest_grd.stopping)."""
+        from .stopping import sequential_settled
+
+        by_hypothesis: dict[str, list[CaseRecord]] = {}
+        for record in self.records:
+            by_hypothesis.setdefault(record.hypothesis, []).append(record)
+        folder = settled_dir(self.session.session_id)
+        for hid, reason in sequential_settled(by_hypothesis).items():
+            path = folder / hid
+            if hid in self.settled:
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_text(reason, encoding="utf-8")
+            self.settled[hid] = reason
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(
@@ -108,6 +131,10 @@ class VerdictController:
         data = getattr(report, "grd_record", None) or getattr(report, DECISION_ATTR, None)
         if data is None or (report.when != "call" and report.passed):
             return None
+        if data.get("not_needed"):
+            # Neither passed, failed nor skipped for a reason: a seed that a
+            # sequential decision made unnecessary ("3 not needed").
+            return "not needed", "n", ("NOT NEEDED", {"cyan": True})
         verdict = Verdict(data["verdict"])
         return _category(report), LETTERS[verdict], (verdict.value, _VERDICT_MARKUP[verdict])
 
@@ -172,12 +199,29 @@ class VerdictController:
                         )
             else:
                 apply_decisions(results, correction=self.session.settings.correction)
+                flag_optional_stopping(results, self._recorded())
         settle_partial(results)
         return results
+
+    def _recorded(self) -> dict[str, dict[str, object]]:
+        """The baseline's hypotheses at this scale, if the project has one."""
+        path = self.session.settings.baseline_file
+        if path is None or not path.is_file():
+            return {}
+        from .baseline.format import BaselineError, load_baseline
+
+        try:
+            data = load_baseline(path)
+        except BaselineError:
+            return {}  # --grd-baseline reports a bad file; nothing to flag here
+        scale = data["scales"].get(self.session.settings.scale) or {}
+        return dict(scale.get("hypotheses") or {})
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.stop_path is not None:
             self.stop_path.unlink(missing_ok=True)
+        if self.settled:
+            shutil.rmtree(settled_dir(self.session.session_id), ignore_errors=True)
         interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED
         for nodeid in list(self.started):
             self._cut_short(nodeid, "interrupted: the session stopped during this case")

@@ -17,6 +17,7 @@ from .verdict import Verdict
 
 __all__ = [
     "evidence_of_failed",
+    "flag_optional_stopping",
     "mark_partial",
     "plan_evidence",
     "settle_partial",
@@ -105,6 +106,31 @@ def mark_partial(results: Iterable[HypothesisResult], stopped: str | None = None
             continue
         why = stopped or "partial (cases deselected or not run)"
         result.partial = f"{why}: {ran} of {collected} cases ran"
+
+
+def flag_optional_stopping(
+    results: Iterable[HypothesisResult], recorded: Mapping[str, Mapping[str, object]]
+) -> None:
+    """Flag a fixed-n decided hypothesis that runs more seeds than the
+    baseline recorded after an INCONCLUSIVE result (``recorded``: the baseline
+    section's hypotheses): peeking and continuing voids a fixed-n p-value."""
+    for result in results:
+        entry = recorded.get(result.id)
+        if not result.decided or entry is None or entry.get("verdict") != "INCONCLUSIVE":
+            continue
+        if any(c.sequential for c in result.cases):
+            continue
+        before = len(entry.get("cases") or {})  # type: ignore[arg-type]
+        now = len(result.cases)
+        if now <= before:
+            continue
+        note = (
+            f"optional stopping: seeds raised from {before} to {now} after an INCONCLUSIVE "
+            "result, so the fixed-n p-value no longer holds; decide with seeds='auto' "
+            "(an anytime-valid decision) instead"
+        )
+        result.stats = {**(result.stats or {}), "optional_stopping": note}
+        result.reason = f"{result.reason} [{note}]"
 
 
 def settle_partial(results: Iterable[HypothesisResult]) -> None:

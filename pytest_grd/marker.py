@@ -17,7 +17,18 @@ __all__ = ["HypothesisSpec", "MarkerError", "parse_marker", "ID_PATTERN", "is_ex
 ID_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
 
 #: Keyword arguments the marker accepts; anything else is a typo worth reporting.
-KNOWN_KWARGS = ("id", "claim", "seeds", "decide", "baseline", "allow_nonfinite")
+KNOWN_KWARGS = (
+    "id",
+    "claim",
+    "seeds",
+    "max_seeds",
+    "min_seeds",
+    "decide",
+    "baseline",
+    "allow_nonfinite",
+)
+#: Smallest number of seeds a sequential decision looks at by default.
+DEFAULT_MIN_SEEDS = 3
 
 #: Directions a tracked metric can have in a baseline.
 DIRECTIONS = ("higher", "lower", "equal")
@@ -45,6 +56,10 @@ class HypothesisSpec:
     #: Whether NaN / inf metric values are legitimate evidence here (by
     #: default they make the case INCONCLUSIVE: a diverged run proves nothing).
     allow_nonfinite: bool = False
+    #: ``seeds="auto"``: seeds run in order and stop once the decision is
+    #: made (``seeds`` then holds ``max_seeds``); at least ``min_seeds`` run.
+    sequential: bool = False
+    min_seeds: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +69,8 @@ class HypothesisSpec:
             "decide": self.decide,
             "baseline": self.baseline,
             "allow_nonfinite": self.allow_nonfinite,
+            "sequential": self.sequential,
+            "min_seeds": self.min_seeds,
         }
 
 
@@ -127,9 +144,7 @@ def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> HypothesisSp
     claim = kwargs.get("claim", "")
     if not isinstance(claim, str):
         raise MarkerError(f"claim= must be a string, got {type(claim).__name__}")
-    seeds = kwargs.get("seeds")
-    if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
-        raise MarkerError(f"seeds= must be a positive integer, got {seeds!r}")
+    seeds, sequential, min_seeds = _parse_seeds(kwargs)
     decide = kwargs.get("decide")
     if decide is not None:
         to_dict = getattr(decide, "to_dict", None)
@@ -139,6 +154,13 @@ def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> HypothesisSp
                 f"got {type(decide).__name__}"
             )
         decide = to_dict()
+        if sequential and decide.get("bounds") is None and decide.get("sigma") is None:
+            raise MarkerError(
+                "seeds='auto' decides with an anytime-valid confidence sequence, which needs "
+                "the rule's assumptions: bounds=(lo, hi) for a bounded metric such as "
+                "accuracy, or sigma= (the sub-Gaussian scale of the per-seed effect), e.g. "
+                "grd.greater('acc', than=0.9, bounds=(0, 1))"
+            )
     allow_nonfinite = kwargs.get("allow_nonfinite", False)
     if not isinstance(allow_nonfinite, bool):
         raise MarkerError(f"allow_nonfinite= must be True or False, got {allow_nonfinite!r}")
@@ -149,4 +171,30 @@ def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> HypothesisSp
         decide=decide,
         baseline=_parse_baseline(kwargs.get("baseline")),
         allow_nonfinite=allow_nonfinite,
+        sequential=sequential,
+        min_seeds=min_seeds,
     )
+
+
+def _positive(kwargs: Mapping[str, Any], name: str) -> int | None:
+    value = kwargs.get(name)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise MarkerError(f"{name}= must be a positive integer, got {value!r}")
+    return value
+
+
+def _parse_seeds(kwargs: Mapping[str, Any]) -> tuple[int | None, bool, int]:
+    """``seeds=N`` (fixed), or ``seeds="auto"`` with ``max_seeds`` (and
+    ``min_seeds``): (seeds to collect, sequential, min_seeds)."""
+    seeds = kwargs.get("seeds")
+    if seeds != "auto":
+        if "max_seeds" in kwargs or "min_seeds" in kwargs:
+            raise MarkerError("max_seeds= and min_seeds= go with seeds='auto'")
+        return _positive(kwargs, "seeds"), False, 0
+    max_seeds = _positive(kwargs, "max_seeds")
+    if max_seeds is None or max_seeds < 2:
+        raise MarkerError("seeds='auto' needs max_seeds=N (2 or more): the most seeds to run")
+    min_seeds = _positive(kwargs, "min_seeds") or min(DEFAULT_MIN_SEEDS, max_seeds)
+    if min_seeds > max_seeds:
+        raise MarkerError(f"min_seeds={min_seeds} is more than max_seeds={max_seeds}")
+    return max_seeds, True, min_seeds

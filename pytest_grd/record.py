@@ -26,6 +26,9 @@ __all__ = [
     "group_by_hypothesis",
 ]
 
+#: The count key of seeds a sequential decision did not need.
+NOT_NEEDED = "NOT NEEDED"
+
 #: Bumped whenever a field changes meaning or disappears (additions keep it).
 RECORD_SCHEMA_VERSION = 1
 
@@ -137,6 +140,11 @@ class CaseRecord:
     #: fixed by the code (not by selection); see ``pytest_grd.stats.decide``.
     family: str = ""
     family_size: int = 0
+    #: ``seeds="auto"``: the seeds run in order until the decision is made;
+    #: a case started after it is ``not_needed`` (and proves nothing).
+    sequential: bool = False
+    min_seeds: int = 0
+    not_needed: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     schema_version: int = RECORD_SCHEMA_VERSION
 
@@ -222,10 +230,18 @@ class HypothesisResult:
         return self.decided or self.collected > 1
 
     @property
+    def evidence(self) -> list[CaseRecord]:
+        """The cases that ran (not those a sequential decision did not need)."""
+        return [c for c in self.cases if not c.not_needed]
+
+    @property
     def counts(self) -> dict[str, int]:
+        """Cases per verdict word, and ``"NOT NEEDED"`` for seeds a
+        sequential decision did not run."""
         out = {v.value: 0 for v in Verdict}
         for case in self.cases:
-            out[case.verdict] = out.get(case.verdict, 0) + 1
+            key = NOT_NEEDED if case.not_needed else case.verdict.value
+            out[key] = out.get(key, 0) + 1
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -275,7 +291,8 @@ def group_by_hypothesis(records: Iterable[CaseRecord]) -> list[HypothesisResult]
     results = []
     for hid, cases in groups.items():
         cases.sort(key=lambda c: c.nodeid)
-        verdict = roll_up(c.verdict for c in cases)
+        ran = [c for c in cases if not c.not_needed]
+        verdict = roll_up(c.verdict for c in ran)
         claim = next((c.claim for c in cases if c.claim), "")
         parent = next((c.parent_run_id for c in cases if c.parent_run_id), None)
         results.append(
@@ -283,7 +300,7 @@ def group_by_hypothesis(records: Iterable[CaseRecord]) -> list[HypothesisResult]
                 id=hid,
                 claim=claim,
                 verdict=verdict,
-                reason=_roll_up_reason(cases, verdict),
+                reason=_roll_up_reason(ran, verdict),
                 cases=cases,
                 # A one-case hypothesis decided in its body by grd.assert_greater
                 # (or less) speaks for the hypothesis with its statistics.

@@ -40,6 +40,12 @@ def stop_file(session_id: str) -> Path:
     return Path(tempfile.gettempdir()) / f"pytest-grd-stop-{session_id}"
 
 
+def settled_dir(session_id: str) -> Path:
+    """Where the controller marks sequential hypotheses whose remaining seeds
+    are not needed (one file per hypothesis id, holding the reason)."""
+    return Path(tempfile.gettempdir()) / f"pytest-grd-settled-{session_id}"
+
+
 def get_session(config: pytest.Config) -> GrdSession:
     """The process's :class:`GrdSession`."""
     session: GrdSession = config.stash[SESSION_KEY]
@@ -54,6 +60,20 @@ def _case_params(item: pytest.Item) -> dict[str, Any]:
     if callspec is None:
         return {}
     return {k: jsonable(v) for k, v in callspec.params.items()}
+
+
+def _seed_major(items: list[pytest.Item]) -> None:
+    """Run the seeds of sequential hypotheses in waves, seed by seed (both
+    arms of a comparison together), in the slots their items already hold."""
+
+    def sequential(item: pytest.Item) -> bool:
+        return CASE_KEY in item.stash and item.stash[CASE_KEY].record.sequential
+
+    slots = [i for i, item in enumerate(items) if sequential(item)]
+    group = [items[i] for i in slots]
+    order = sorted(range(len(group)), key=lambda k: (group[k].stash[CASE_KEY].record.seed or 0, k))
+    for slot, k in zip(slots, order, strict=True):
+        items[slot] = group[k]
 
 
 class GrdSession:
@@ -142,6 +162,8 @@ class GrdSession:
             seed=seed,
             decide=spec.decide,
             baseline=spec.baseline,
+            sequential=spec.sequential,
+            min_seeds=spec.min_seeds,
             scale=self.scale,
             session_id=self.session_id,
             worker=self.worker_id,
@@ -157,6 +179,8 @@ class GrdSession:
     ) -> None:
         records = [item.stash[CASE_KEY].record for item in items if CASE_KEY in item.stash]
         plan_evidence(records, self.settings.families)
+        if any(r.sequential for r in records):
+            _seed_major(items)
         if self.settings.last_failed:
             lfplugin = self.config.pluginmanager.get_plugin("lfplugin")
             if lfplugin is not None:
@@ -182,10 +206,22 @@ class GrdSession:
         case = item.stash.get(CASE_KEY, None)
         if case is None:
             return
+        if case.record.sequential:
+            self._skip_if_not_needed(case)
         case.record.started_at = time.time()
         case.record.worker = self.worker_id
         set_current_case(case)
         item.ihook.pytest_grd_case_started(item=item, case=case)
+
+    def _skip_if_not_needed(self, case: Case) -> None:
+        """A seed of a sequential hypothesis already decided is not run."""
+        path = settled_dir(self.session_id) / case.record.hypothesis
+        try:
+            reason = path.read_text(encoding="utf-8")
+        except OSError:
+            return
+        case.record.not_needed = True
+        pytest.skip(f"not needed: {reason}")
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -247,6 +283,8 @@ class GrdSession:
         record = case.record
         record.verdict = decided.verdict
         record.reason = decided.reason
+        if record.not_needed:
+            record.reason = message.split("\n")[0]
         record.is_error = decided.is_error
         record.outcome = report.outcome
         record.duration = time.time() - record.started_at if record.started_at else report.duration

@@ -258,6 +258,8 @@ class Settings:
     #: ``--grd-baseline`` / ``--grd-save-baseline``: resolved files, or None.
     baseline: Path | None = None
     save_baseline: Path | None = None
+    #: The project's baseline file (ini ``grd_baseline_path``), given or not.
+    baseline_file: Path | None = None
     notebook_timeout: float = 600.0
     kernel: str = "python3"
     #: ``grd_datasets`` lines (parsed by the data plugin only when present).
@@ -346,6 +348,7 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
         save_baseline=_baseline_file(
             src.option("grd_save_baseline"), src.ini("grd_baseline_path"), root, here
         ),
+        baseline_file=_baseline_file("", src.ini("grd_baseline_path"), root, here),
         notebook_timeout=_resolve_timeout(
             src.option("grd_notebook_timeout"), src.ini("grd_notebook_timeout")
         ),

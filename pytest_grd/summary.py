@@ -41,7 +41,8 @@ def format_stats(stats: dict[str, Any] | None) -> str:
     ci = stats.get("ci")
     if ci and len(ci) == 2 and ci[0] is not None:
         level = stats.get("confidence", 0.95)
-        parts.append(f"{level:.0%} CI [{ci[0]:.4g}, {ci[1]:.4g}]")
+        kind = "anytime-valid CS" if stats.get("sequential") else "CI"
+        parts.append(f"{level:.0%} {kind} [{ci[0]:.4g}, {ci[1]:.4g}]")
     elif stats.get("estimate") is not None:
         parts.append(f"effect = {stats['estimate']:.4g}")
     n = stats.get("n")
@@ -54,10 +55,15 @@ def format_stats(stats: dict[str, Any] | None) -> str:
     if prob is not None:
         parts.append(f"P(improvement) = {prob:.2f}")
     test = stats.get("test")
-    if test:
+    if test and not stats.get("sequential"):
         parts.append(str(test))
-    if stats.get("suggested_n"):
+    if stats.get("suggested_n") and not stats.get("sequential"):
         parts.append(f"suggested n = {stats['suggested_n']}")
+    if stats.get("sequential"):
+        parts.append(
+            f"sequential: {stats.get('seeds_used')} of at most {stats.get('max_seeds')} seeds "
+            f"({stats.get('seeds_saved', 0)} not needed)"
+        )
     return ", ".join(parts)
 
 
@@ -70,9 +76,7 @@ def summary_lines(
     width = max((len(r.id) for r in results), default=0)
     for r in results:
         counts = r.counts
-        count_text = ", ".join(
-            f"{counts[v.value]} {v.value.lower()}" for v in Verdict if counts.get(v.value)
-        )
+        count_text = ", ".join(f"{n} {word.lower()}" for word, n in counts.items() if n)
         claim = f" - {r.claim}" if r.claim else ""
         lines.append(
             (f"{r.id:<{width}}  {r.verdict:<12} ({count_text}){claim}", _MARKUP[r.verdict])
@@ -82,4 +86,8 @@ def summary_lines(
             lines.append((f"{'':<{width}}  stats: {stats_text}", {}))
         if (r.verdict != Verdict.VALIDATED.value or verbose) and r.reason:
             lines.append((f"{'':<{width}}  reason: {r.reason}", {}))
+        elif r.stats and r.stats.get("optional_stopping"):
+            lines.append(
+                (f"{'':<{width}}  warning: {r.stats['optional_stopping']}", {"yellow": True})
+            )
     return lines

@@ -128,7 +128,8 @@ def test_v2(grd_data):
 
 @pytest.mark.hypothesis("hyp_again", claim="v1 again comes from the cache")
 def test_v1_again(grd_data):
-    assert grd_data.open("data/train.csv", rev="v1", mode="rb").read() == __V1__.encode()
+    with grd_data.open("data/train.csv", rev="v1", mode="rb") as fh:
+        assert fh.read() == __V1__.encode()
 
 @pytest.mark.hypothesis("hyp_ws", claim="the working tree is v2")
 def test_workspace(grd_data):
@@ -318,8 +319,10 @@ def test_fetch_once_under_four_workers(
 ) -> None:
     root = data_repo.copy_to(pytester.path)
     pytester.makepyfile(test_par=FETCH_ONCE)
-    result = pytester.runpytest_subprocess("-n", "4", "--grd-no-tracking")
-    result.assert_outcomes(passed=8)
+    result = pytester.runpytest_subprocess("-n", "4", "--grd-no-tracking", "-rA")
+    # Eight cases and the hypothesis' own result (the roll-up of the eight).
+    result.assert_outcomes(passed=9)
+    result.stdout.fnmatch_lines(["VALIDATED test_par.py::hyp_par"])
     records = sink.records()
     assert len(records) == 8 and {r["verdict"] for r in records} == {"VALIDATED"}
     assert len({r["worker"] for r in records}) > 1

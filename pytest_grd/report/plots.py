@@ -103,6 +103,8 @@ def plan_plots(
     plans: list[dict[str, Any]] = []
     param = _sweep_param(cases)
     stats = result.stats or {}
+    if stats.get("sequential") and stats.get("history"):
+        plans.append({"kind": "sequence", "metric": stats.get("metric"), "param": None})
     for metric in _metrics(result, reference):
         if param is not None:
             plans.append({"kind": "sweep", "metric": metric, "param": param})
@@ -228,6 +230,40 @@ def _spread(
     return fig, alt
 
 
+def _sequence(result: HypothesisResult) -> tuple[Any, str]:
+    """The anytime-valid bounds of the effect against the seeds seen, with
+    the claimed effect: where they leave it is where the decision was made."""
+    stats = result.stats or {}
+    history = [(int(n), float(lo), float(hi)) for n, lo, hi in stats.get("history") or []]
+    fig = _figure()
+    ax = fig.subplots()
+    ns = [n for n, _, _ in history]
+    finite = [(n, lo, hi) for n, lo, hi in history if math.isfinite(lo) and math.isfinite(hi)]
+    if finite:
+        ax.fill_between(
+            [n for n, _, _ in finite],
+            [lo for _, lo, _ in finite],
+            [hi for _, _, hi in finite],
+            alpha=0.25,
+            color="tab:blue",
+            label="anytime-valid interval",
+        )
+    min_effect = float(stats.get("min_effect") or 0.0)
+    ax.axhline(min_effect, linestyle="--", color="tab:gray", label=f"claimed effect {min_effect:g}")
+    if stats.get("estimate") is not None:
+        ax.plot(ns[-1:], [float(stats["estimate"])], "o", color="tab:blue", label="estimate")
+    ax.set_xlabel("seeds")
+    ax.set_ylabel(f"effect on {stats.get('metric', 'the metric')}")
+    ax.set_xlim(0, max(int(stats.get("max_seeds") or 0), *ns, 1) + 0.5)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    alt = (
+        f"confidence sequence of {result.id}'s effect against seeds: decided after "
+        f"{stats.get('seeds_used')} of at most {stats.get('max_seeds')} seeds"
+    )
+    return fig, alt
+
+
 def attach_plots(
     views: Sequence[HypothesisView],
     results: Sequence[HypothesisResult],
@@ -261,6 +297,9 @@ def attach_plots(
         if plan["kind"] == "sweep":
             fig, alt = _sweep(result, plan["metric"], plan["param"])
             title = f"{plan['metric']} against {plan['param']}"
+        elif plan["kind"] == "sequence":
+            fig, alt = _sequence(result)
+            title = "the decision, seed by seed"
         else:
             fig, alt = _spread(result, plan["metric"], ref)
             title = f"{plan['metric']}: per-seed spread"

@@ -52,7 +52,7 @@ def _samples(result: HypothesisResult, metric: str, label: str, own: bool = True
     """The metric's value in every case of ``result`` (one per seed / point).
     ``own`` is False for the ``than=`` hypothesis: its failures leave the
     comparison undecided, they do not reject the claim being decided."""
-    cases: Sequence[CaseRecord] = result.cases
+    cases: Sequence[CaseRecord] = result.evidence
     if not cases:
         raise _NoEvidence(f"{label} has no cases")
     doubtful = [c for c in cases if c.verdict == Verdict.INCONCLUSIVE.value]
@@ -80,6 +80,20 @@ def _samples(result: HypothesisResult, metric: str, label: str, own: bool = True
             raise _NoEvidence(f"{label}: case {case.name} logged {metric}={number}")
         values.append(number)
     return values
+
+
+def _paired(result: HypothesisResult, other: HypothesisResult, metric: str) -> list[float]:
+    """Per-seed differences with the other arm (``paired=True``): a one-sample
+    test of them against 0 takes out what each seed shifts in both arms."""
+    mine = {c.seed: float(c.metrics[metric]) for c in result.evidence if metric in c.metrics}
+    theirs = {c.seed: float(c.metrics[metric]) for c in other.evidence if metric in c.metrics}
+    if None in mine or set(mine) != set(theirs):
+        raise _NoEvidence(
+            f"paired=True needs the same seeds in {result.id} and {other.id} "
+            f"(got {sorted(s for s in mine if s is not None)} and "
+            f"{sorted(s for s in theirs if s is not None)})"
+        )
+    return [mine[s] - theirs[s] for s in sorted(mine, key=lambda s: s or 0)]
 
 
 def _undecided_stats(rule: DecisionRule | None, verdict: Verdict, reason: str) -> dict[str, Any]:
@@ -133,6 +147,9 @@ def apply_decisions(results: list[HypothesisResult], correction: str = "holm") -
         data = rule_of(result)
         if data is None or result.partial:
             continue  # a partial one is settled INCONCLUSIVE by pytest_grd.evidence
+        if any(c.sequential for c in result.cases):
+            _decide_sequential(result, by_id, data)
+            continue
         rule: DecisionRule | None = None
         try:
             if config_error:
@@ -155,6 +172,8 @@ def apply_decisions(results: list[HypothesisResult], correction: str = "holm") -
                 if other.partial:
                     raise _NoEvidence(f"baseline hypothesis {rule.than} is {other.partial}")
                 baseline = _samples(other, rule.metric, f"baseline {rule.than}", own=False)
+                if rule.paired:
+                    new, baseline = _paired(result, other, rule.metric), 0.0
             else:
                 baseline = rule.than
         except _NoEvidence as exc:
@@ -188,6 +207,58 @@ def family_of(result: HypothesisResult) -> tuple[str, int]:
     name = next((c.family for c in result.cases if c.family), "")
     size = max((c.family_size for c in result.cases), default=0)
     return name, size
+
+
+def _decide_sequential(
+    result: HypothesisResult, by_id: dict[str, HypothesisResult], data: dict[str, Any]
+) -> None:
+    """``seeds="auto"``: the anytime-valid decision, at the seed count where
+    it was made (see :mod:`pytest_grd.stopping`)."""
+    from ..stopping import SequentialProblem, decide_sequentially
+
+    rule: DecisionRule | None = None
+    try:
+        rule = DecisionRule.from_dict(data)
+        other = by_id.get(rule.than) if isinstance(rule.than, str) else None
+        if other is not None and other.partial:
+            raise SequentialProblem(f"baseline hypothesis {rule.than} is {other.partial}")
+        first = result.cases[0]
+        outcome = decide_sequentially(
+            result.cases,
+            other.cases if other is not None else None,
+            rule,
+            min_seeds=first.min_seeds,
+            max_seeds=result.collected,
+            family_size=family_of(result)[1] or 1,
+        )
+    except (RuleError, SequentialProblem, ValueError) as exc:
+        reason = f"INCONCLUSIVE: {exc}"
+        _settle(
+            result,
+            Verdict.INCONCLUSIVE,
+            reason,
+            _undecided_stats(rule, Verdict.INCONCLUSIVE, reason),
+        )
+        return
+    stats = outcome.to_dict()
+    stats.update(
+        {
+            "decision": outcome.verdict,
+            "sequential": True,
+            "metric": rule.metric,
+            "than": rule.than,
+            "alternative": rule.alternative,
+            "n": outcome.n,
+            "seeds_used": outcome.n,
+            "max_seeds": result.collected,
+            "seeds_saved": len(result.cases) - len(result.evidence),
+            "family": family_of(result)[0] or "session",
+            "family_size": family_of(result)[1] or 1,
+            "rule": repr(rule),
+            "rule_text": rule.describe(),
+        }
+    )
+    _settle(result, Verdict(outcome.verdict), outcome.reason, stats)
 
 
 def _settle_corrected(pending: list[_Pending], method: str) -> None:

@@ -102,6 +102,26 @@ def _check_than(than: Any) -> float | str:
     return float(than)
 
 
+def _check_bounds(bounds: Any) -> tuple[float, float] | None:
+    if bounds is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in bounds)
+    except (TypeError, ValueError):
+        raise RuleError(f"bounds= must be (lo, hi), the metric's range, got {bounds!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise RuleError(f"bounds= must be two finite numbers lo < hi, got {bounds!r}")
+    return lo, hi
+
+
+def _check_sigma(sigma: Any) -> float | None:
+    if sigma is None:
+        return None
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0 < sigma < math.inf:
+        raise RuleError(f"sigma= must be a positive number (a sub-Gaussian scale), got {sigma!r}")
+    return float(sigma)
+
+
 @dataclass(frozen=True)
 class DecisionRule:
     """The claim "the mean of ``metric`` over this hypothesis's seeds is greater
@@ -117,6 +137,14 @@ class DecisionRule:
     min_effect: float = 0.0
     test: str = "welch"
     alpha: float = 0.05
+    #: The metric's range (bounded data, e.g. (0, 1) for accuracy): the
+    #: assumption an anytime-valid decision (``seeds="auto"``) needs...
+    bounds: tuple[float, float] | None = None
+    #: ...or the sub-Gaussian scale of the per-seed effect.
+    sigma: float | None = None
+    #: Compare with ``than``'s seeds seed by seed (both arms share each
+    #: seed's split and initialization), on the per-seed differences.
+    paired: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.metric, str) or not self.metric:
@@ -127,6 +155,12 @@ class DecisionRule:
         object.__setattr__(self, "min_effect", check_min_effect(self.min_effect))
         object.__setattr__(self, "test", check_test(self.test))
         object.__setattr__(self, "alpha", check_alpha(self.alpha))
+        object.__setattr__(self, "bounds", _check_bounds(self.bounds))
+        object.__setattr__(self, "sigma", _check_sigma(self.sigma))
+        if self.bounds is not None and self.sigma is not None:
+            raise RuleError("give one assumption: bounds=(lo, hi) or sigma=, not both")
+        if self.paired and not self.is_comparison:
+            raise RuleError("paired=True compares with another hypothesis: give than='hyp_...'")
 
     @property
     def is_comparison(self) -> bool:
@@ -143,6 +177,9 @@ class DecisionRule:
             "min_effect": self.min_effect,
             "test": self.test,
             "alpha": self.alpha,
+            "bounds": list(self.bounds) if self.bounds is not None else None,
+            "sigma": self.sigma,
+            "paired": self.paired,
         }
 
     @classmethod
@@ -160,6 +197,9 @@ class DecisionRule:
             min_effect=data.get("min_effect", 0.0),
             test=data.get("test", "welch"),
             alpha=data.get("alpha", 0.05),
+            bounds=data.get("bounds"),
+            sigma=data.get("sigma"),
+            paired=bool(data.get("paired", False)),
         )
 
     def describe(self) -> str:
@@ -171,7 +211,9 @@ class DecisionRule:
         if self.min_effect:
             margin = f" by more than {self.min_effect:g}"
         two_sample, one_sample = TESTS[self.test]
-        name = TEST_NAMES[two_sample if self.is_comparison else one_sample]
+        name = TEST_NAMES[two_sample if self.is_comparison and not self.paired else one_sample]
+        if self.paired:
+            name = f"paired by seed, {name} of the differences"
         return (
             f"mean {self.metric} over seeds {sign} {target}{margin} "
             f"({name}, alpha = {self.alpha:g})"
@@ -185,6 +227,12 @@ class DecisionRule:
             args.append(f"test={self.test!r}")
         if self.alpha != 0.05:
             args.append(f"alpha={self.alpha!r}")
+        if self.bounds is not None:
+            args.append(f"bounds=({self.bounds[0]:g}, {self.bounds[1]:g})")
+        if self.sigma is not None:
+            args.append(f"sigma={self.sigma!r}")
+        if self.paired:
+            args.append("paired=True")
         return f"grd.{self.alternative}({', '.join(args)})"
 
     __str__ = describe
@@ -197,11 +245,17 @@ def greater(
     min_effect: float = 0.0,
     test: str = "welch",
     alpha: float = 0.05,
+    bounds: tuple[float, float] | None = None,
+    sigma: float | None = None,
+    paired: bool = False,
 ) -> DecisionRule:
     """Claim: the mean of ``metric`` over this hypothesis's seeds exceeds
     ``than`` (a number, or another hypothesis's seeds) by more than
-    ``min_effect``.  Use as ``decide=grd.greater("auc", than="hyp_000")``."""
-    return DecisionRule(metric, "greater", than, min_effect, test, alpha)
+    ``min_effect``.  Use as ``decide=grd.greater("auc", than="hyp_000")``.
+    ``bounds=`` (the metric's range) or ``sigma=`` state the assumption a
+    sequential decision (``seeds="auto"``) needs; ``paired=True`` compares
+    seed by seed with ``than``'s seeds."""
+    return DecisionRule(metric, "greater", than, min_effect, test, alpha, bounds, sigma, paired)
 
 
 def less(
@@ -211,7 +265,11 @@ def less(
     min_effect: float = 0.0,
     test: str = "welch",
     alpha: float = 0.05,
+    bounds: tuple[float, float] | None = None,
+    sigma: float | None = None,
+    paired: bool = False,
 ) -> DecisionRule:
     """Claim: the mean of ``metric`` over this hypothesis's seeds is below
-    ``than`` by more than ``min_effect`` (e.g. a loss or a latency)."""
-    return DecisionRule(metric, "less", than, min_effect, test, alpha)
+    ``than`` by more than ``min_effect`` (e.g. a loss or a latency); the
+    other arguments as for :func:`greater`."""
+    return DecisionRule(metric, "less", than, min_effect, test, alpha, bounds, sigma, paired)
