@@ -34,6 +34,10 @@ from .verdict import CaseVerdict, Outcome, Verdict, as_evidence, decide_case
 __all__ = ["GrdSession", "get_session"]
 
 
+#: Folders pytest-grd and MLflow write into a project, never test code.
+NEVER_COLLECTED = frozenset({"mlartifacts", "mlruns", ".grd"})
+
+
 def stop_file(session_id: str) -> Path:
     """Where the xdist controller of session ``session_id`` signals its
     workers to stop (see :meth:`GrdSession.pytest_runtest_protocol`)."""
@@ -115,6 +119,14 @@ class GrdSession:
         (xdist lets a worker run the cases already queued to it)."""
         if self._stop_file and os.path.exists(self._stop_file):
             item.session.shouldstop = "interrupted on the controller"
+            return True
+        return None
+
+    def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
+        """Never collect what tracking and notebooks write: MLflow keeps the
+        executed notebooks of every run under ``mlartifacts/`` (a second run
+        would collect them and stop on duplicate ids), and ``.grd/``."""
+        if collection_path.name in NEVER_COLLECTED and collection_path.is_dir():
             return True
         return None
 

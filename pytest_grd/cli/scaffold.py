@@ -160,8 +160,12 @@ def init_project(directory: Path, *, commit: bool = True) -> InitResult:
 
 def _initial_commit(root: Path, result: InitResult) -> None:
     """Commit the scaffold in a repository this command created, so that the
-    first ``grd commit`` holds only the experiment."""
-    add = git(root, "add", "--all")
+    first ``grd commit`` holds only the experiment.  Only what this command
+    wrote is committed: a folder that already held files (a ``.env`` with a
+    secret, data, notes) keeps them out of git until their owner decides."""
+    written = [relative for _, relative in FILES if f"created {relative}" in result.created]
+    dvc = [p for p in (".dvc/config", ".dvc/.gitignore", ".dvcignore") if (root / p).exists()]
+    add = git(root, "add", "--", *written, *dvc)
     done = git(root, "commit", "-q", "-m", INITIAL_COMMIT) if add.returncode == 0 else add
     if done.returncode == 0:
         result.created.append(f"created the first commit: {INITIAL_COMMIT!r}")

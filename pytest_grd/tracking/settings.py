@@ -6,10 +6,12 @@ resolved once, with every other setting, in :mod:`pytest_grd.settings`.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,14 +85,34 @@ def redact_uri(uri: str) -> str:
     return f"{scheme}://{user}:***@{host}{slash}{path}"
 
 
+def health_request(uri: str) -> urllib.request.Request:
+    """The server's ``/health`` request: credentials in the URI
+    (``http://user:secret@host``, which MLflow's requests-based client sends
+    as basic auth) become an ``Authorization`` header, as urllib does not read
+    them from the URL itself."""
+    parts = urllib.parse.urlsplit(uri.rstrip("/"))
+    netloc = parts.hostname or ""
+    if ":" in netloc:  # an IPv6 address
+        netloc = f"[{netloc}]"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    url = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path + "/health", "", ""))
+    request = urllib.request.Request(url)
+    if parts.username is not None:
+        user = unquote(parts.username)
+        secret = unquote(parts.password or "")
+        token = base64.b64encode(f"{user}:{secret}".encode()).decode("ascii")
+        request.add_header("Authorization", f"Basic {token}")
+    return request
+
+
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
     """Raise :class:`TrackingUnavailable` when ``uri`` is a tracking server
     that does not answer (checked before mlflow is even imported)."""
     if not is_http(uri):
         return
-    url = uri.rstrip("/") + "/health"
     try:
-        with urllib.request.urlopen(url, timeout=timeout):
+        with urllib.request.urlopen(health_request(uri), timeout=timeout):
             pass
     except urllib.error.HTTPError:
         return  # something answers; MLflow's own calls will say what is wrong
