@@ -112,7 +112,7 @@ def test_refuses_tests_that_cannot_decide(
 
 
 def test_exact_tests_minimum_p_matches_facts() -> None:
-    # FACTS.md: exact two-sided p at 3 vs 3 is 0.10, at 4 vs 4 0.029, at 5 vs 5 0.008.
+    # The smallest exact two-sided p at 3 vs 3 is 0.10, at 4 vs 4 0.029, at 5 vs 5 0.008.
     assert 2 * min_attainable_p("mannwhitney", [3, 3]) == pytest.approx(0.10)  # type: ignore[operator]
     assert 2 * min_attainable_p("mannwhitney", [4, 4]) == pytest.approx(0.0286, abs=1e-3)  # type: ignore[operator]
     assert 2 * min_attainable_p("permutation", [5, 5]) == pytest.approx(0.0079, abs=1e-3)  # type: ignore[operator]

@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 #: Smallest sample per arm for the BCa bootstrap: below it its intervals are
-#: too narrow (FACTS.md: a percentile bootstrap gave 0.20 false positives at
+#: too narrow (simulated: a percentile bootstrap gave 0.20 false positives at
 #: n = 3, 0.12 at n = 5; docs/statistics.md has the BCa figures).
 MIN_BOOTSTRAP_N = 8
 #: Resamples for the permutation test and the bootstrap; fixed seed so a

@@ -19,7 +19,8 @@ __all__ = ["initialized", "interprocess_lock", "quiet_store_setup"]
 def interprocess_lock(path: Path) -> Iterator[None]:
     """Serialize store preparation between the processes of a session (and
     between sessions sharing a store): a fresh SQLite store created by
-    several processes at once fails half-way (FACTS.md)."""
+    several processes at once fails half-way: with 4 processes, 3 failed with
+    'table experiments already exists' or 'duplicate column name')."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
