@@ -10,12 +10,12 @@ libraries only when a hypothesis actually needs them.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .keys import CASE_KEY, SESSION_KEY, SETTINGS_KEY
-from .session import GrdSession
+from .session import CONTROLLER_NAME, GrdSession
 from .settings import SettingError, get_settings, resolve_settings
 
 if TYPE_CHECKING:
@@ -51,27 +51,34 @@ def pytest_configure(config: pytest.Config) -> None:
     session = GrdSession(config)
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "grd-session")
+    settings = config.stash[SETTINGS_KEY]
     if not session.is_worker:
+        # A serial session without hypotheses unregisters it after collection.
         from .controller import VerdictController
 
-        config.pluginmanager.register(VerdictController(session), "grd-controller")
+        config.pluginmanager.register(VerdictController(session), CONTROLLER_NAME)
     # Concern plugins: cheap to register, each imports its heavy library only
-    # once a hypothesis needs it.
-    from .baseline.plugin import BaselinePlugin
+    # once a hypothesis needs it; baselines and reports only when asked for.
     from .data.plugin import DataPlugin
     from .notebook.plugin import NotebookPlugin
-    from .report.plugin import ReportPlugin
     from .sweep.plugin import SweepPlugin
     from .tracking.plugin import TrackingPlugin
 
-    for name, plugin_class in (
+    plugins: list[tuple[str, type[Any]]] = [
         ("grd-sweep", SweepPlugin),
         ("grd-tracking", TrackingPlugin),
         ("grd-data", DataPlugin),
         ("grd-notebook", NotebookPlugin),
-        ("grd-baseline", BaselinePlugin),
-        ("grd-report", ReportPlugin),
-    ):
+    ]
+    if settings.baseline is not None or settings.save_baseline is not None:
+        from .baseline.plugin import BaselinePlugin
+
+        plugins.append(("grd-baseline", BaselinePlugin))
+    if settings.report_dir is not None:
+        from .report.plugin import ReportPlugin
+
+        plugins.append(("grd-report", ReportPlugin))
+    for name, plugin_class in plugins:
         config.pluginmanager.register(plugin_class(config), name)
 
 

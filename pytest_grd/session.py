@@ -9,30 +9,28 @@ controller makes of the records is :mod:`pytest_grd.controller`'s.
 
 from __future__ import annotations
 
-import os
 import tempfile
-import time
 import uuid
-from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .case import Case, set_current_case
+from .case import Case
 from .claims import HypothesisRegistry, location
 from .evidence import evidence_of_failed, plan_evidence, unknown_references
 from .gitinfo import git_state
 from .keys import CASE_KEY, SEED_PARAM, SESSION_KEY
 from .marker import MarkerError
-from .outcomes import Inconclusive
 from .record import CaseRecord, HypothesisResult, case_name, jsonable
 from .settings import get_settings, seed_values
-from .text import one_line
-from .verdict import CaseVerdict, Outcome, Verdict, as_evidence, decide_case
 
 __all__ = ["GrdSession", "get_session"]
 
+
+#: Names of the plugins a session registers when it has work for them.
+RUNNER_NAME = "grd-runner"
+CONTROLLER_NAME = "grd-controller"
 
 #: Folders pytest-grd and MLflow write into a project, never test code.
 NEVER_COLLECTED = frozenset({"mlartifacts", "mlruns", ".grd"})
@@ -113,15 +111,6 @@ class GrdSession:
         node.workerinput["grd_session_id"] = self.session_id
         node.workerinput["grd_stop_file"] = str(stop_file(self.session_id))
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_protocol(self, item: pytest.Item) -> bool | None:
-        """A worker starts no new case once the controller was interrupted
-        (xdist lets a worker run the cases already queued to it)."""
-        if self._stop_file and os.path.exists(self._stop_file):
-            item.session.shouldstop = "interrupted on the controller"
-            return True
-        return None
-
     def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
         """Never collect what tracking and notebooks write: MLflow keeps the
         executed notebooks of every run under ``mlartifacts/`` (a second run
@@ -183,6 +172,18 @@ class GrdSession:
         )
         item.stash[CASE_KEY] = Case(spec, record)
 
+    def _register_runner(self, has_cases: bool) -> None:
+        """Per-test hooks only where hypotheses run: a session of plain tests
+        (the common case in an environment with pytest-grd installed) pays
+        for none of them, and a serial one needs no controller either."""
+        manager = self.config.pluginmanager
+        if has_cases and not manager.has_plugin(RUNNER_NAME):
+            from .runner import CaseRunner
+
+            manager.register(CaseRunner(self), RUNNER_NAME)
+        elif not has_cases and not self.is_worker and manager.has_plugin(CONTROLLER_NAME):
+            manager.unregister(name=CONTROLLER_NAME)
+
     # tryfirst: before -k / -m / --lf deselection, which must not change how
     # many cases a hypothesis has nor which family it is corrected in.
     @pytest.hookimpl(tryfirst=True)
@@ -190,6 +191,7 @@ class GrdSession:
         self, session: pytest.Session, items: list[pytest.Item]
     ) -> None:
         records = [item.stash[CASE_KEY].record for item in items if CASE_KEY in item.stash]
+        self._register_runner(bool(records))
         plan_evidence(records, self.settings.families)
         if any(r.sequential for r in records):
             _seed_major(items)
@@ -210,143 +212,3 @@ class GrdSession:
         # and asks the controller to stop, which prints the reason once.
         session.shouldstop = message
         items[:] = []
-
-    # -- running -------------------------------------------------------------
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        case = item.stash.get(CASE_KEY, None)
-        if case is None:
-            return
-        if case.record.sequential:
-            self._skip_if_not_needed(case)
-        case.record.started_at = time.time()
-        case.record.worker = self.worker_id
-        set_current_case(case)
-        item.ihook.pytest_grd_case_started(item=item, case=case)
-
-    def _skip_if_not_needed(self, case: Case) -> None:
-        """A seed of a sequential hypothesis already decided is not run."""
-        path = settled_dir(self.session_id) / case.record.hypothesis
-        try:
-            reason = path.read_text(encoding="utf-8")
-        except OSError:
-            return
-        case.record.not_needed = True
-        pytest.skip(f"not needed: {reason}")
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
-        case = item.stash.get(CASE_KEY, None)
-        if case is None:
-            return report
-        if report.when == "setup" and report.passed:
-            # The partial record lets the controller account for a case whose
-            # worker dies before the verdict.
-            report.grd_case = case.record.to_dict()  # type: ignore[attr-defined]
-            return report
-        if report.when == "teardown":
-            set_current_case(None)
-            if (
-                report.failed
-                and case.record.outcome
-                and case.record.verdict is not Verdict.INCONCLUSIVE
-            ):
-                self._teardown_failed(item, case, call, report)
-            return report
-        if getattr(report, "grd_record", None):
-            return report
-        self._decide(item, case, call, report)
-        return report
-
-    def _decide(
-        self, item: pytest.Item, case: Case, call: pytest.CallInfo[None], report: pytest.TestReport
-    ) -> None:
-        exc = call.excinfo.value if call.excinfo is not None else None
-        message = ""
-        if exc is not None:
-            message = str(getattr(exc, "msg", None) or exc) if report.skipped else str(exc)
-            if not message and report.longrepr is not None and not report.skipped:
-                message = str(report.longrepr).strip().splitlines()[-1]
-        elif report.skipped and isinstance(report.longrepr, tuple):
-            message = str(report.longrepr[2])
-        wasxfail = hasattr(report, "wasxfail")
-        if wasxfail and not message:
-            message = str(getattr(report, "wasxfail", ""))
-        stats = getattr(exc, "stats", None)
-        if stats:
-            case.record.stats = jsonable(stats)
-        outcome = Outcome(
-            phase=report.when,
-            status=report.outcome,
-            message=message.split("\n")[0] if isinstance(exc, AssertionError) else message,
-            exc_type=type(exc).__name__ if exc is not None else None,
-            is_assertion=isinstance(exc, AssertionError),
-            inconclusive_reason=exc.reason if isinstance(exc, Inconclusive) else None,
-            forced_reason=case.forced_reason,
-            wasxfail=wasxfail,
-        )
-        decided = item.ihook.pytest_grd_case_verdict(item=item, case=case, outcome=outcome)
-        if case.spec.decide is not None:
-            decided = as_evidence(decided)  # the decision across cases is the claim's
-        record = case.record
-        record.verdict = decided.verdict
-        record.reason = decided.reason
-        if record.not_needed:
-            record.reason = message.split("\n")[0]
-        record.is_error = decided.is_error
-        record.outcome = report.outcome
-        record.duration = time.time() - record.started_at if record.started_at else report.duration
-        if decided.verdict is Verdict.VALIDATED and report.passed is False:
-            record.verdict = Verdict.INCONCLUSIVE  # never VALIDATED on a failed report
-        if record.verdict is not Verdict.VALIDATED and report.passed and decided.is_error:
-            # A forced doubt on a passing body: pytest must see a failure too.
-            report.outcome = "failed"
-            report.longrepr = f"INCONCLUSIVE: {record.reason}"
-        item.ihook.pytest_grd_case_finished(item=item, case=case)
-        report.grd_record = record.to_dict()  # type: ignore[attr-defined]
-        # JUnit XML reads properties from the teardown report, which copies them
-        # from the item: they travel under xdist too.
-        for key, value in (
-            ("grd.hypothesis", record.hypothesis),
-            ("grd.verdict", record.verdict.value),
-            ("grd.reason", record.reason),
-            ("grd.run_id", record.run_id or ""),
-        ):
-            item.user_properties.append((key, value))
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_grd_case_verdict(
-        self, item: pytest.Item, case: Case, outcome: Outcome
-    ) -> CaseVerdict:
-        """The default mapping from outcome to verdict (a conftest may answer first)."""
-        return decide_case(outcome)
-
-    def _teardown_failed(
-        self, item: pytest.Item, case: Case, call: pytest.CallInfo[None], report: pytest.TestReport
-    ) -> None:
-        """The verdict was decided, then teardown failed (a checkpoint upload, a
-        fixture's own check): the evidence is no longer trustworthy."""
-        exc = call.excinfo.value if call.excinfo is not None else None
-        what = f"{type(exc).__name__}: {exc}" if exc is not None else "failed"
-        record = case.record
-        record.verdict = Verdict.INCONCLUSIVE
-        record.reason = one_line(f"teardown error: {what}")
-        record.is_error = True
-        record.extra["teardown_error"] = True
-        item.ihook.pytest_grd_case_finished(item=item, case=case)
-        report.grd_record = record.to_dict()  # type: ignore[attr-defined]
-        report.user_properties = [
-            (
-                k,
-                record.verdict.value
-                if k == "grd.verdict"
-                else record.reason
-                if k == "grd.reason"
-                else v,
-            )
-            for k, v in report.user_properties
-        ]
