@@ -68,10 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"start-up: {args.tests} plain tests, {args.rounds} rounds, alternating")
     print(f"  with pytest-grd : median {statistics.median(with_plugin):.3f} s")
     print(f"  -p no:grd       : median {statistics.median(without):.3f} s")
+    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) >= 2 else ratios * 3
     print(
         f"  median ratio    : {statistics.median(ratios):.3f} "
         f"({(statistics.median(ratios) - 1) * 100:+.1f} %)"
     )
+    print(
+        f"  ratio spread    : min {min(ratios):.3f}, quartiles {quartiles[0]:.3f}-"
+        f"{quartiles[2]:.3f}, max {max(ratios):.3f}"
+    )
+    print("  load average    : " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     return 0
 
 
