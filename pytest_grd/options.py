@@ -28,6 +28,9 @@ HELP = {
     "save_baseline": "record verdicts and key metrics to PATH (default: ini grd_baseline_path).",
     "baseline": "compare against a saved baseline; the exit status reports changes only.",
     "baseline_path": "baseline file for --grd-(save-)baseline (default grd-baseline.json).",
+    "baseline_tolerances": "baseline tolerances per key metric, one 'metric = 0.01' (absolute) "
+    "or 'metric = 2%' (of the recorded value) per line; the marker's baseline= wins "
+    "(default: 0.005 for values within [-1, 1], else 1%).",
     "notebook_timeout": "per-cell timeout in seconds for notebook hypotheses "
     "(--grd-notebook-timeout, else ini grd_notebook_timeout, default 600).",
     "kernel": "Jupyter kernel for notebook hypotheses (default python3).",
@@ -91,6 +94,9 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("grd_seed_base", HELP["seed_base"], default="0")
     parser.addini("grd_correction", HELP["correction"], default="holm")
     parser.addini("grd_baseline_path", HELP["baseline_path"], default="grd-baseline.json")
+    parser.addini(
+        "grd_baseline_tolerances", HELP["baseline_tolerances"], type="linelist", default=[]
+    )
     parser.addini("grd_datasets", HELP["datasets"], type="linelist", default=[])
     parser.addini("grd_families", HELP["families"], type="linelist", default=[])
     parser.addini("grd_notebook_timeout", HELP["notebook_timeout"], default="600")

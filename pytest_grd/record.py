@@ -44,6 +44,7 @@ LINEAGE_KEYS = (
     "versioned",
     "schema",
     "validation",
+    "context",
 )
 
 

@@ -210,6 +210,30 @@ def resolve_families(raw: Any) -> dict[str, tuple[str, ...]]:
     return families
 
 
+def _resolve_baseline_tolerances(raw: Any) -> dict[str, tuple[float, bool]]:
+    """Ini ``grd_baseline_tolerances``: one ``metric = 0.01`` (absolute, in the
+    metric's units) or ``metric = 2%`` (of the recorded value) per line, as
+    metric -> (amount, relative)."""
+    tolerances: dict[str, tuple[float, bool]] = {}
+    for line in _lines(raw):
+        name, sep, text = line.rpartition("=")
+        name, text = name.strip(), text.strip()
+        relative = text.endswith("%")
+        try:
+            amount = float(text.removesuffix("%"))
+        except ValueError:
+            amount = math.nan
+        if not sep or not name or not math.isfinite(amount) or amount < 0:
+            raise SettingError(
+                f"ini grd_baseline_tolerances: {line!r} is not 'metric = 0.01' (absolute) "
+                "or 'metric = 2%' (relative), with a number >= 0"
+            )
+        if name in tolerances:
+            raise SettingError(f"ini grd_baseline_tolerances: {name} has two tolerances")
+        tolerances[name] = (amount / 100 if relative else amount, relative)
+    return tolerances
+
+
 def _resolve_workers_per_gpu(raw: Any) -> int | None:
     if raw is None:
         return None
@@ -260,6 +284,8 @@ class Settings:
     save_baseline: Path | None = None
     #: The project's baseline file (ini ``grd_baseline_path``), given or not.
     baseline_file: Path | None = None
+    #: ini ``grd_baseline_tolerances``: metric -> (amount, relative).
+    baseline_tolerances: Mapping[str, tuple[float, bool]] = field(default_factory=dict)
     notebook_timeout: float = 600.0
     kernel: str = "python3"
     #: ``grd_datasets`` lines (parsed by the data plugin only when present).
@@ -349,6 +375,7 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
             src.option("grd_save_baseline"), src.ini("grd_baseline_path"), root, here
         ),
         baseline_file=_baseline_file("", src.ini("grd_baseline_path"), root, here),
+        baseline_tolerances=_resolve_baseline_tolerances(src.ini("grd_baseline_tolerances")),
         notebook_timeout=_resolve_timeout(
             src.option("grd_notebook_timeout"), src.ini("grd_notebook_timeout")
         ),

@@ -77,7 +77,7 @@ def test_saved_file_content(saved: pytest.Pytester) -> None:
     assert case["verdict"] == "VALIDATED"
     assert case["metrics"]["acc"]["value"] == pytest.approx(0.9)
     assert case["metrics"]["acc"]["direction"] == "higher"
-    assert case["metrics"]["acc"]["tolerance"] == pytest.approx(0.045)
+    assert case["metrics"]["acc"]["tolerance"] == 0.005  # half a point
 
 
 def test_unchanged_exits_zero_with_rejected_as_recorded(saved: pytest.Pytester) -> None:
@@ -120,7 +120,7 @@ def test_drifted_metric_fails_only_in_the_bad_direction(saved: pytest.Pytester) 
     result.stdout.fnmatch_lines(
         [
             "DRIFTED hyp_lr[[]lr=0.01[]]: metric acc 0.81 -> 0.71 (-0.1; higher is better, "
-            "tolerance 0.0405)",
+            "tolerance 0.005)",
             "DRIFTED hyp_lr[[]lr=0.1[]]: metric acc 0.9 -> 0.8 *",
         ]
     )
@@ -297,3 +297,77 @@ def test_a_baseline_entry_with_a_bad_file_is_a_usage_error(saved: pytest.Pyteste
     result = _run(saved, "--grd-scale=smoke", "--grd-baseline")
     result.stderr.fnmatch_lines(["*hypothesis 'hyp_lr' (scale 'smoke'): 'file' is not text*"])
     assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_ini_tolerances_are_saved_and_compared(pytester: pytest.Pytester) -> None:
+    """``grd_baseline_tolerances``: ``acc`` may drop 0.15 (absolute)."""
+    pytester.makeini("[pytest]\ngrd_baseline_tolerances =\n    acc = 0.15\n    loss = 2%\n")
+    _write(pytester)
+    _run(pytester, "--grd-save-baseline")
+    data = json.loads((pytester.path / "grd-baseline.json").read_text())
+    case = data["scales"]["full"]["hypotheses"]["hyp_lr"]["cases"]["hyp_lr[lr=0.1]"]
+    assert case["metrics"]["acc"]["tolerance"] == 0.15
+    _write(pytester, acc=0.7)  # acc -0.1: within the ini's 0.15
+    result = _run(pytester, "--grd-baseline")
+    result.stdout.fnmatch_lines(["grd baseline: no change against *"])
+    assert result.ret == 0
+    # The ini at comparison time wins over the file's number.
+    pytester.makeini("[pytest]\ngrd_baseline_tolerances = acc = 5%\n")
+    result = _run(pytester, "--grd-baseline")
+    result.stdout.fnmatch_lines(
+        ["DRIFTED hyp_lr[[]lr=0.1[]]: metric acc 0.9 -> 0.8 (-0.1; higher is better, "
+         "tolerance 0.045)"]
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.mark.parametrize(
+    "line", ["acc 0.01", "acc = much", "acc = -1", "= 0.01", "acc = nan%"]
+)  # fmt: skip
+def test_a_malformed_tolerance_line_is_a_usage_error(pytester: pytest.Pytester, line: str) -> None:
+    pytester.makeini(f"[pytest]\ngrd_baseline_tolerances =\n    {line}\n")
+    _write(pytester)
+    result = _run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"ERROR: ini grd_baseline_tolerances: {line!r} is not 'metric = 0.01' (absolute) "
+         "or 'metric = 2%' (relative), with a number >= 0"]
+    )  # fmt: skip
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+DECIDED = """
+import pytest
+import pytest_grd as grd
+
+@pytest.mark.hypothesis("hyp_stats", claim="new beats old")
+def test_stats():
+    grd.assert_greater([0.91, 0.92, 0.93, 0.92, 0.94], [0.80, 0.81, 0.79, 0.82, 0.80])
+"""
+
+
+def test_a_decision_keeps_its_numbers(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_decided=DECIDED)
+    assert _run(pytester, "--grd-save-baseline").ret == 0
+    data = json.loads((pytester.path / "grd-baseline.json").read_text())
+    stats = data["scales"]["full"]["hypotheses"]["hyp_stats"]["stats"]
+    assert set(stats) == {"estimate", "ci", "p_value", "p_adjusted"}
+    assert stats["estimate"] == pytest.approx(0.12) and 0 < stats["p_value"] < 0.001
+    result = _run(pytester, "--grd-baseline")
+    result.stdout.fnmatch_lines(["grd baseline: no change against *"])
+    assert "note:" not in result.stdout.str()
+    assert result.ret == 0
+    # Still VALIDATED, with a much smaller effect: a note, not a change.
+    pytester.makepyfile(
+        test_decided=DECIDED.replace("0.91, 0.92, 0.93, 0.92, 0.94", "0.84, 0.86, 0.83, 0.85, 0.84")
+    )
+    result = _run(pytester, "--grd-baseline")
+    result.stdout.fnmatch_lines(
+        [
+            "grd baseline: no change against *",
+            "grd baseline: note: hyp_stats: p moved 8.59e-08 -> 0.000271",
+            "grd baseline: note: hyp_stats: effect 0.12 -> 0.04, outside the recorded interval "
+            "[[]0.107, 0.133[]]",
+        ]
+    )
+    assert result.ret == 0

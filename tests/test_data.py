@@ -343,6 +343,8 @@ SCHEMA = pa.DataFrameSchema({"x": pa.Column(int)}, name="xs")
 @pytest.mark.hypothesis("hyp_tracked", claim="lineage reaches the MLflow run")
 def test_tracked(grd_data):
     assert len(grd_data.load("data/train.csv", rev="v1", schema=SCHEMA)) == 3
+    assert len(grd_data.load("data/params.json", rev="v1", context="evaluation")) == 2
+    assert grd_data.path("data/train.csv", rev="v1", context="evaluation").is_file()
 """
 
 
@@ -358,11 +360,17 @@ def test_lineage_in_the_mlflow_run(
     result.assert_outcomes(passed=1)
     (record,) = sink.records()
     assert record["verdict"] == "VALIDATED" and record["run_id"]
+    assert [e["context"] for e in record["lineage"]] == ["training", "evaluation", "evaluation"]
     run = MlflowClient(tracking_uri=uri).get_run(record["run_id"])
-    (dataset_input,) = run.inputs.dataset_inputs
+    inputs = {i.dataset.name: i for i in run.inputs.dataset_inputs}
+    assert sorted(inputs) == ["data/params.json", "data/train.csv"]
+    dataset_input = inputs["data/train.csv"]
     assert dataset_input.dataset.digest == data_repo.md5["v1"]
-    assert dataset_input.dataset.name == "data/train.csv"
     tags = {t.key: t.value for t in dataset_input.tags}
     assert tags["grd.rev_resolved"] == data_repo.sha["v1"]
     assert tags["grd.source"] == "remote" and tags["grd.validation"] == "passed"
     assert tags["grd.schema"] == "xs"
+    # MLflow keeps one input per dataset version: it names both uses.
+    assert tags["mlflow.data.context"] == "training, evaluation"
+    params = {t.key: t.value for t in inputs["data/params.json"].tags}
+    assert params["mlflow.data.context"] == "evaluation"

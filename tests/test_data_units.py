@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from pytest_grd.data.access import DataStore
 from pytest_grd.data.cache import FrameCache, append_fetch_log, fetch_lock, read_fetch_log
 from pytest_grd.data.datasets import Dataset, DatasetError, parse_datasets, split_rev
+from pytest_grd.data.fixture import DataAccess
 from pytest_grd.data.readers import infer_format
 from pytest_grd.data.schema import schema_name, summarize_failures
 
@@ -154,3 +156,18 @@ def test_fetch_log_round_trip(tmp_path: Path) -> None:
         ("data/a.csv", "v1", "1"),
         ("data/d", "-", "7"),
     ]
+
+
+def test_each_access_records_its_context(tmp_path: Path) -> None:
+    """How a case uses what it reads: training unless the access says."""
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    access = DataAccess(DataStore(tmp_path), {})
+    assert access.path("a.csv").name == "a.csv"
+    with access.open("a.csv", context="evaluation") as fh:
+        assert fh.read() == "x\n1\n"
+    assert len(access.load("a.csv", context=" testing ")) == 1
+    assert [e["context"] for e in access.lineage] == ["training", "evaluation", "testing"]
+    for bad in ("", "  ", 3, None, "x" * 501):
+        with pytest.raises(ValueError, match=r"^grd_data: context must be a non-empty string"):
+            access.path("a.csv", context=bad)  # type: ignore[arg-type]
+    assert len(access.lineage) == 3  # refused before any access

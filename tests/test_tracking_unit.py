@@ -4,6 +4,7 @@ buffer, and the checks ``grd_run`` makes at each call (MLflow's rules)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Callable
 from decimal import Decimal
@@ -31,6 +32,7 @@ from pytest_grd.tracking.tags import (
     check_key,
     env_tags,
     git_tags,
+    name_problem,
     param_value,
     record_from_tags,
     record_tags,
@@ -122,8 +124,9 @@ def test_stats_split_into_metrics_and_tags() -> None:
         "p_value": 0.01,
         "p_adjusted": 0.03,
         "ci": [0.1, 0.4],
-        "effect_size": 1.2,
-        "n": [5, 5],
+        "effect_size": {"name": "hedges_g", "value": 1.2},
+        "n": [5, 4],
+        "statistic": 2.5,
         "test": "welch",
         "decided": True,
     }
@@ -134,17 +137,65 @@ def test_stats_split_into_metrics_and_tags() -> None:
         "grd.ci_low": 0.1,
         "grd.ci_high": 0.4,
         "grd.effect_size": 1.2,
-        "grd.n_0": 5.0,
-        "grd.n_1": 5.0,
+        "grd.n_new": 5.0,
+        "grd.n_baseline": 4.0,
+        "grd.test_statistic": 2.5,
     }
     assert tags["grd.stats.test"] == "welch"
     assert tags["grd.stats.decided"] == "true"
+    assert tags["grd.stats.effect_size_measure"] == "hedges_g"
     assert json.loads(tags["grd.stats"])["p_value"] == 0.01
     cases = [CaseRecord(hypothesis="h", nodeid="a", name="a", verdict="VALIDATED")]
     result = HypothesisResult("h", "c", "VALIDATED", "all 1 case(s) validated", cases, stats)
     metrics, tags = result_tags(result)
     assert metrics["grd.n_validated"] == 1.0 and metrics["grd.p_value"] == 0.01
     assert tags["grd.verdict"] == "VALIDATED"
+
+
+def test_parent_run_names_are_readable() -> None:
+    """Every metric and tag a parent run gets is named for what it is: no
+    positional ``grd.n_0`` and no spaces (the report's complaint)."""
+    one_sample = {"n": [12], "than": 0.8, "threshold": 0.8, "mean_new": 0.9}
+    metrics, _ = stats_metrics_and_tags(one_sample)
+    assert metrics == {"grd.n": 12.0, "grd.threshold": 0.8, "grd.mean_new": 0.9}
+    sequential = {
+        "n": 6,
+        "seeds_used": 6,
+        "estimate": 0.03,
+        "lower": 0.011,
+        "upper": 0.049,
+        "ci": [0.011, 0.049],
+        "history": [[1, None, None], [2, 0.0, 0.1]],
+        "than": "hyp_base",
+    }
+    metrics, tags = stats_metrics_and_tags(sequential)
+    assert metrics == {
+        "grd.n": 6.0,
+        "grd.seeds_used": 6.0,
+        "grd.estimate": 0.03,
+        "grd.ci_low": 0.011,
+        "grd.ci_high": 0.049,
+    }
+    assert tags["grd.stats.than"] == "hyp_base"
+    assert json.loads(tags["grd.stats.history"]) == [[1, None, None], [2, 0.0, 0.1]]
+    cases = [
+        CaseRecord(hypothesis="h", nodeid="a", name="a", verdict="MEASURED"),
+        CaseRecord(hypothesis="h", nodeid="b", name="b", verdict="MEASURED", not_needed=True),
+    ]
+    result = HypothesisResult("h", "c", "VALIDATED", "decided", cases, sequential)
+    metrics, tags = result_tags(result)
+    assert {k for k in metrics if k.startswith("grd.n_")} == {
+        "grd.n_validated",
+        "grd.n_rejected",
+        "grd.n_inconclusive",
+        "grd.n_measured",
+        "grd.n_not_needed",
+        "grd.n_cases",
+    }
+    assert metrics["grd.n_not_needed"] == 1.0 and metrics["grd.n_measured"] == 1.0
+    names = [*metrics, *tags]
+    assert all(name_problem(n) is None and " " not in n for n in names), names
+    assert not any(re.search(r"_\d+$", n) for n in names), names
 
 
 def test_git_tags_from_a_real_repository(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ Modules, pure logic unless named ``plugin``:
 
 * :mod:`.format`: the baseline file (build, merge, dump, load and validate);
 * :mod:`.rules`: key metrics, their good direction and tolerance;
+* :mod:`.decisions`: the numbers of a statistical decision a baseline keeps;
 * :mod:`.collection`: what a session collected (gone versus left out);
 * :mod:`.comparison`: :func:`compare`, a run against a baseline;
 * :mod:`.plugin`: the pytest side, including the exit status.
@@ -30,11 +31,18 @@ if TYPE_CHECKING:
         load_baseline,
         merge_baseline,
     )
-    from .rules import DEFAULT_RELATIVE_TOLERANCE, default_direction, metric_rules
+    from .rules import (
+        DEFAULT_ABSOLUTE_TOLERANCE,
+        DEFAULT_RELATIVE_TOLERANCE,
+        default_direction,
+        default_tolerance,
+        metric_rules,
+    )
 
 __all__ = [
     "BASELINE_FORMAT",
     "BASELINE_FORMAT_VERSION",
+    "DEFAULT_ABSOLUTE_TOLERANCE",
     "DEFAULT_RELATIVE_TOLERANCE",
     "BaselineError",
     "Collection",
@@ -43,6 +51,7 @@ __all__ = [
     "build_baseline",
     "compare",
     "default_direction",
+    "default_tolerance",
     "dump_baseline",
     "load_baseline",
     "merge_baseline",
@@ -55,8 +64,10 @@ _MODULES = {
     "Comparison": "comparison",
     "Discrepancy": "comparison",
     "compare": "comparison",
+    "DEFAULT_ABSOLUTE_TOLERANCE": "rules",
     "DEFAULT_RELATIVE_TOLERANCE": "rules",
     "default_direction": "rules",
+    "default_tolerance": "rules",
     "metric_rules": "rules",
 }
 

@@ -14,6 +14,9 @@ scale, in steps:
    does not record (:func:`_unrecorded_failures`), which a baseline run
    never forgives.
 
+A decided hypothesis whose effect or p-value moved a lot gets a note
+(:func:`~pytest_grd.baseline.decisions.decision_notes`), never a change.
+
 Pure logic: no pytest import.
 """
 
@@ -25,12 +28,14 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..verdict import Verdict
+from .decisions import decision_notes
 from .format import BaselineError, case_keys
 from .rules import effective_rule, is_worse
 
 if TYPE_CHECKING:
     from ..record import CaseRecord, HypothesisResult
     from .collection import Collection
+    from .rules import Tolerances
 
 __all__ = ["Comparison", "Discrepancy", "compare", "recorded_hypotheses"]
 
@@ -68,6 +73,8 @@ class Comparison:
     #: Failed cases (REJECTED, or INCONCLUSIVE by an error) that the baseline
     #: does not record: a baseline run never forgives them.
     unrecorded_failures: list[str] = field(default_factory=list)
+    #: Decisions whose numbers moved a lot without a change of verdict.
+    notes: list[str] = field(default_factory=list)
     compared_hypotheses: int = 0
     compared_cases: int = 0
     #: hypothesis -> case key -> metric -> baseline value (for plots).
@@ -103,6 +110,7 @@ def compare(
     scale: str,
     collection: Collection,
     path: str = "",
+    tolerances: Tolerances | None = None,
 ) -> Comparison:
     """Compare a run with the baseline's section for ``scale``.
 
@@ -111,7 +119,8 @@ def compare(
     tolerance in the bad direction, a recorded hypothesis or case that no
     longer exists, and a selected one that did not run.  A REJECTED verdict
     recorded as REJECTED is no change.  Hypotheses and cases left out of the
-    run (``-k``, ``-m``, paths) are listed in ``skipped``.
+    run (``-k``, ``-m``, paths) are listed in ``skipped``.  ``tolerances``
+    are the ini's (``grd_baseline_tolerances``).
     """
     recorded = recorded_hypotheses(baseline, scale, path)
     ran = {r.id: r for r in results}
@@ -121,7 +130,7 @@ def compare(
         if result is None:
             out.note(_absent_hypothesis(hid, entry, collection))
         else:
-            _compare_hypothesis(out, entry, result, collection)
+            _compare_hypothesis(out, entry, result, collection, tolerances or {})
     out.new = sorted(set(ran) - set(recorded))
     out.unrecorded_failures = _unrecorded_failures(ran, recorded)
     return out
@@ -160,7 +169,11 @@ def _absent_hypothesis(
 
 
 def _compare_hypothesis(
-    out: Comparison, entry: Mapping[str, Any], result: HypothesisResult, collection: Collection
+    out: Comparison,
+    entry: Mapping[str, Any],
+    result: HypothesisResult,
+    collection: Collection,
+    tolerances: Tolerances,
 ) -> None:
     """A recorded hypothesis that ran: its verdict, then each recorded case."""
     hid = result.id
@@ -177,6 +190,8 @@ def _compare_hypothesis(
                 current=result.verdict,
             )
         )
+    else:
+        out.notes.extend(decision_notes(hid, entry.get("stats") or {}, result.stats))
     current = case_keys(result.cases)
     for key, case_entry in sorted(entry.get("cases", {}).items()):
         case = current.get(key)
@@ -187,7 +202,9 @@ def _compare_hypothesis(
         # A case named like its hypothesis (no parameters, no seed) that
         # flipped is the hypothesis's flip, reported once, above.
         out.discrepancies.extend(
-            _case_changes(hid, key, case_entry, case, with_verdict=not (key == hid and flipped))
+            _case_changes(
+                hid, key, case_entry, case, tolerances, with_verdict=not (key == hid and flipped)
+            )
         )
     reference = _reference_values(entry)
     if reference:
@@ -212,6 +229,7 @@ def _case_changes(
     key: str,
     case_entry: Mapping[str, Any],
     case: CaseRecord,
+    tolerances: Tolerances,
     with_verdict: bool = True,
 ) -> list[Discrepancy]:
     """The changes of a case that ran: its verdict (unless ``with_verdict``
@@ -233,8 +251,9 @@ def _case_changes(
     for name, rule in sorted(case_entry.get("metrics", {}).items()):
         if case.baseline and name not in case.baseline:
             continue  # the marker now names the key metrics, and not this one
+        declared, configured = case.baseline.get(name), tolerances.get(name)
         change = _metric_change(
-            hid, key, name, rule, case.baseline.get(name), case.metrics.get(name)
+            hid, key, name, rule, (declared, configured), case.metrics.get(name)
         )
         if change is not None:
             changes.append(change)
@@ -250,13 +269,14 @@ def _metric_change(
     key: str,
     name: str,
     rule: Mapping[str, Any],
-    declared: Mapping[str, Any] | None,
+    judged: tuple[Mapping[str, Any] | None, tuple[float, bool] | None],
     current: float | None,
 ) -> Discrepancy | None:
     """A key metric that moved beyond its tolerance in the bad direction,
-    or that is no longer logged."""
+    or that is no longer logged (``judged``: the marker's declaration and the
+    ini's tolerance for it, see :func:`effective_rule`)."""
     base = rule.get("value")
-    direction, tolerance = effective_rule(rule, declared)
+    direction, tolerance = effective_rule(rule, *judged)
     if base is None:
         return None  # nothing was recorded to hold the run to
     if current is None or not math.isfinite(current):

@@ -19,12 +19,14 @@ File format (``format_version`` 1)::
           "hypotheses": {
             "hyp_001": {
               "claim": "…", "verdict": "VALIDATED", "file": "experiments/test_lr.py",
+              "stats": {"estimate": 0.02, "ci": [0.01, 0.03], "p_value": 0.004,
+                        "p_adjusted": 0.012},
               "cases": {
                 "hyp_001[lr=0.1,seed=0]": {
                   "nodeid": "experiments/test_lr.py::test_lr[0.1-seed0]",
                   "verdict": "VALIDATED",
                   "metrics": {"auc": {"value": 0.91, "direction": "higher",
-                                       "tolerance": 0.0455}}
+                                       "tolerance": 0.005}}
                 }
               }
             }
@@ -32,6 +34,9 @@ File format (``format_version`` 1)::
         }
       }
     }
+
+``stats`` (optional; files written before it have none) keeps the numbers of
+a statistical decision (see :mod:`pytest_grd.baseline.decisions`).
 """
 
 from __future__ import annotations
@@ -43,11 +48,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..verdict import Verdict
+from .decisions import decision_problem, decision_stats
 from .rules import metric_rules
 
 if TYPE_CHECKING:
     from ..record import CaseRecord, HypothesisResult
     from .collection import Collection
+    from .rules import Tolerances
 
 __all__ = [
     "BASELINE_FORMAT",
@@ -82,21 +89,34 @@ def case_keys(cases: Sequence[CaseRecord]) -> dict[str, CaseRecord]:
 
 
 def build_baseline(
-    results: Iterable[HypothesisResult], scale: str, saved_at: str = "", commit: str = ""
+    results: Iterable[HypothesisResult],
+    scale: str,
+    saved_at: str = "",
+    commit: str = "",
+    tolerances: Tolerances | None = None,
 ) -> dict[str, Any]:
-    """The scale section of a baseline file for a run's results."""
+    """The scale section of a baseline file for a run's results
+    (``tolerances``: ini ``grd_baseline_tolerances``)."""
     hypotheses: dict[str, Any] = {}
     for result in results:
         cases = {
-            key: {"nodeid": case.nodeid, "verdict": case.verdict, "metrics": metric_rules(case)}
+            key: {
+                "nodeid": case.nodeid,
+                "verdict": case.verdict,
+                "metrics": metric_rules(case, tolerances),
+            }
             for key, case in case_keys(result.cases).items()
         }
-        hypotheses[result.id] = {
+        entry: dict[str, Any] = {
             "claim": result.claim,
             "verdict": result.verdict,
             "file": result.cases[0].nodeid.split("::", 1)[0] if result.cases else "",
             "cases": cases,
         }
+        stats = decision_stats(result.stats)
+        if stats:
+            entry["stats"] = stats
+        hypotheses[result.id] = entry
     return {"saved_at": saved_at, "commit": commit, "scale": scale, "hypotheses": hypotheses}
 
 
@@ -188,6 +208,9 @@ def _check_hypothesis(path: Path, where: str, entry: Any) -> None:
     _check(isinstance(entry, dict), path, f"{where} must be an object")
     _check(entry.get("verdict") in _VERDICTS, path, f"{where}: bad verdict")
     _check(isinstance(entry.get("file", ""), str), path, f"{where}: 'file' is not text")
+    if "stats" in entry:
+        problem = decision_problem(entry["stats"])
+        _check(problem is None, path, f"{where}: {problem}")
     cases: Any = entry.get("cases")
     _check(isinstance(cases, dict), path, f"{where}: 'cases' must be an object")
     for key, case in cases.items():

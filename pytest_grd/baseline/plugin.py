@@ -189,6 +189,7 @@ class BaselinePlugin:
                 self.settings.scale,
                 self.collection(),
                 str(self.settings.baseline),
+                self.settings.baseline_tolerances,
             )
         except Exception as exc:  # never let a bug here pass as "no change"
             self.comparison_failed = True
@@ -248,6 +249,7 @@ class BaselinePlugin:
             self.settings.scale,
             saved_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             commit=git_state(self.settings.rootpath).commit or "",
+            tolerances=self.settings.baseline_tolerances,
         )
         return merge_baseline(existing, section, self.collection())
 
@@ -302,8 +304,8 @@ class BaselinePlugin:
             tr.write_line(line, **markup)
 
     def _comparison_lines(self, comparison: Comparison) -> list[_Line]:
-        """The comparison's lines: the changes (or none), then what is new,
-        left out, or crashed."""
+        """The comparison's lines: the changes (or none), notes on decisions
+        that moved, then what is new, left out, or crashed."""
         lines: list[_Line] = []
         if comparison.discrepancies:
             lines.append(
@@ -323,6 +325,7 @@ class BaselinePlugin:
                     {"green": True},
                 )
             )
+        lines.extend((f"grd baseline: note: {note}", {}) for note in comparison.notes)
         if comparison.new:
             lines.append(
                 ("grd baseline: not in the baseline yet: " + ", ".join(comparison.new), {})

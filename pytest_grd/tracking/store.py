@@ -306,7 +306,10 @@ class TrackingStore:
         from mlflow.data.meta_dataset import MetaDataset
         from mlflow.data.sources import LocalArtifactDatasetSource  # type: ignore[attr-defined]
 
-        inputs = []
+        datasets = []
+        # MLflow keeps one input per dataset name and digest (the first): its
+        # context names every use of those bytes in the case, in order.
+        contexts: dict[tuple[str, str], list[str]] = {}
         for entry in lineage:
             md5 = entry.get("md5")
             path = str(entry.get("path") or entry.get("target") or "")
@@ -316,7 +319,18 @@ class TrackingStore:
                 # The digest column is String(36): an md5 or "<md5>.dir" fits.
                 digest=str(md5)[:_DIGEST] if md5 else "unversioned",
             )
-            input_tags = [InputTag(key="mlflow.data.context", value="training")]
+            # How the case used the data (training, evaluation, ...);
+            # entries recorded before the context existed: training.
+            context = str(entry.get("context") or "training")
+            uses = contexts.setdefault((dataset.name, dataset.digest), [])
+            if context not in uses:
+                uses.append(context)
+            datasets.append((entry, dataset, uses))
+        inputs = []
+        for entry, dataset, uses in datasets:
+            input_tags = [
+                InputTag(key="mlflow.data.context", value=", ".join(uses)[:_INPUT_TAG_VALUE])
+            ]
             for key in ("rev_requested", "rev_resolved", "source", "versioned", "schema"):
                 value = entry.get(key)
                 if value is not None:

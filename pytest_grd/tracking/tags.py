@@ -251,31 +251,58 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+#: Stats keys whose parent-run metric has a clearer name than the key
+#: (a sequential decision's ``lower`` / ``upper`` are its interval, ``ci``).
+_STAT_NAMES = {
+    "statistic": "test_statistic",
+    "than": "threshold",
+    "lower": "ci_low",
+    "upper": "ci_high",
+}
+#: Names of the sample sizes in ``n``: one sample, or new versus baseline.
+_SAMPLE_NAMES = {1: ("n",), 2: ("n_new", "n_baseline")}
+
+
+def _stat_metrics(key: str, value: Any) -> dict[str, float] | None:
+    """The parent-run metrics of one stats entry, or ``None`` when it is
+    not numeric (then it is a tag)."""
+    number = _number(value)
+    if number is not None:
+        return {f"grd.{_STAT_NAMES.get(key, key)}": number}
+    if key == "ci" and isinstance(value, (list, tuple)) and len(value) == 2:
+        bounds = {
+            f"grd.ci_{side}": _number(b) for side, b in zip(("low", "high"), value, strict=True)
+        }
+        return {k: v for k, v in bounds.items() if v is not None}
+    if key == "n" and isinstance(value, (list, tuple)) and len(value) in _SAMPLE_NAMES:
+        sizes = [_number(v) for v in value]
+        names = _SAMPLE_NAMES[len(value)]
+        return {f"grd.{name}": v for name, v in zip(names, sizes, strict=True) if v is not None}
+    if key == "effect_size" and isinstance(value, Mapping):
+        size = _number(value.get("value"))
+        return {"grd.effect_size": size} if size is not None else {}
+    return None
+
+
 def stats_metrics_and_tags(stats: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, str]]:
-    """A statistical decision as parent-run metrics (numbers: ``grd.p_value``,
-    ``grd.p_adjusted``, ``grd.effect_size``, ``grd.ci_low`` / ``grd.ci_high``
-    from ``ci``, ``grd.n_0``.. from a list ``n``) and tags (everything else,
-    ``grd.stats.<key>``), plus the whole dict as JSON in ``grd.stats``."""
+    """A statistical decision as parent-run metrics and tags, each named for
+    what it is: numbers are metrics (``grd.p_value``, ``grd.p_adjusted``,
+    ``grd.estimate``, ``grd.effect_size``, ``grd.ci_low`` / ``grd.ci_high``,
+    ``grd.n`` for one sample or ``grd.n_new`` / ``grd.n_baseline`` for a
+    comparison, ``grd.test_statistic``, ``grd.threshold``, ...), everything
+    else a tag ``grd.stats.<key>`` (the effect size's measure:
+    ``grd.stats.effect_size_measure``), plus the whole dict as JSON in
+    ``grd.stats``."""
     metrics: dict[str, float] = {}
     tags: dict[str, str] = {}
     for key, value in stats.items():
-        if not _KEY.match(f"grd.{key}"):
+        if not _KEY.match(f"grd.stats.{key}"):
             continue
-        number = _number(value)
-        if number is not None:
-            metrics[f"grd.{key}"] = number
-        elif key == "ci" and isinstance(value, (list, tuple)) and len(value) == 2:
-            for side, bound in zip(("low", "high"), value, strict=True):
-                bound_number = _number(bound)
-                if bound_number is not None:
-                    metrics[f"grd.ci_{side}"] = bound_number
-        elif (
-            isinstance(value, (list, tuple))
-            and value
-            and all(_number(v) is not None for v in value)
-        ):
-            for i, v in enumerate(value):
-                metrics[f"grd.{key}_{i}"] = float(v)
+        numbers = _stat_metrics(key, value)
+        if numbers is not None:
+            metrics.update(numbers)
+            if key == "effect_size" and isinstance(value, Mapping) and value.get("name"):
+                tags["grd.stats.effect_size_measure"] = _cut(str(value["name"]), MAX_TAG_VALUE)
         elif value is not None:
             text = value if isinstance(value, str) else json.dumps(value, default=repr)
             tags[f"grd.stats.{key}"] = _cut(text, MAX_TAG_VALUE)
@@ -285,9 +312,11 @@ def stats_metrics_and_tags(stats: Mapping[str, Any]) -> tuple[dict[str, float], 
 
 def result_tags(result: HypothesisResult) -> tuple[dict[str, float], dict[str, str]]:
     """Metrics and tags that close a parent run: the rolled-up verdict, its
-    reason, counts per verdict and, when decided by statistics, the stats."""
+    reason, cases per verdict (``grd.n_validated``, ``grd.n_rejected``,
+    ``grd.n_inconclusive``, ``grd.n_measured``, ``grd.n_not_needed``),
+    ``grd.n_cases`` and, when decided by statistics, the stats."""
     counts = result.counts
-    metrics = {f"grd.n_{k.lower()}": float(v) for k, v in counts.items()}
+    metrics = {f"grd.n_{k.lower().replace(' ', '_')}": float(v) for k, v in counts.items()}
     metrics["grd.n_cases"] = float(len(result.cases))
     tags = verdict_tags(result.verdict, result.reason)
     tags["grd.counts"] = json.dumps(counts, sort_keys=True)
