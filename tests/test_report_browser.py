@@ -107,8 +107,10 @@ def test_report_in_a_real_browser(pytester: pytest.Pytester, tmp_path: Path) -> 
     assert PAYLOAD in text
     assert "<img src=x onerror=alert(1)>" in text
     assert "reason <i>with markup</i>" in text
-    assert "hyp_xss REJECTED" in text
-    assert "1 REJECTED 2 case(s)" in text  # the verdict counts
+    assert "1 hypothesis: 0 VALIDATED 1 REJECTED 0 INCONCLUSIVE" in text  # the verdict counts
+    # The summary row on top: id, verdict, claim, then the metric's mean ± sd (n).
+    assert f"hyp_xss REJECTED {PAYLOAD} acc 0.9050 ± 0.0058 (n = 4)" in text
+    assert text.index("hyp_xss REJECTED") < text.index("date ")  # before the session table
 
     # Phone and laptop widths: the page renders (a screenshot with content).
     for width in (390, 1280):

@@ -32,6 +32,17 @@ def test_health_request_sends_uri_credentials_as_basic_auth() -> None:
     assert plain.get_header("Authorization") is None
 
 
+def test_credentials_are_redacted_in_any_text() -> None:
+    from pytest_grd.text import redact
+
+    line = "pytest --grd-tracking-uri=http://alice:s3cr3t@127.0.0.1:5000 -k x"
+    assert redact(line) == "pytest --grd-tracking-uri=http://alice:***@127.0.0.1:5000 -k x"
+    assert (
+        redact("postgresql://u:pw@db/x, https://host/p")
+        == "postgresql://u:***@db/x, https://host/p"
+    )
+
+
 def test_init_in_a_non_empty_folder_commits_only_what_it_wrote(tmp_path: Path) -> None:
     root = tmp_path / "study"
     root.mkdir()

@@ -43,6 +43,13 @@ def _verdict(v: str) -> str:
     return f"{_ICON.get(v, '')} **{v}**".strip()
 
 
+def _effect(h: HypothesisView) -> str:
+    """The effect, its interval, p-value and note, as one cell."""
+    parts = [f"**{escape(h.effect)}**" if h.effect else ""]
+    parts += [escape(x) for x in (h.interval, h.p_text, h.note) if x]
+    return "; ".join(p for p in parts if p)
+
+
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(row) + " |" for row in rows]
@@ -74,10 +81,10 @@ def render_summary(view: ReportView) -> str:
     lines.append("")
     if view.hypotheses:
         rows = [
-            [code(h.id), _verdict(h.verdict), escape(h.claim), escape(h.reason)]
+            [code(h.id), _verdict(h.verdict), escape(h.claim), _effect(h), escape(h.reason)]
             for h in view.hypotheses
         ]
-        lines += _table(["hypothesis", "verdict", "claim", "reason"], rows)
+        lines += _table(["hypothesis", "verdict", "claim", "effect", "reason"], rows)
         lines.append("")
     b = view.baseline
     if b:
@@ -106,6 +113,8 @@ def _hypothesis(h: HypothesisView) -> list[str]:
     lines = [f"### {code(h.id)} {_verdict(h.verdict)}", ""]
     if h.claim:
         lines += [f"> {escape(h.claim)}", ""]
+    if h.effect:
+        lines += [_effect(h), ""]
     if h.reason:
         lines += [f"{escape(h.reason)} ({counts})", ""]
     else:
@@ -118,9 +127,13 @@ def _hypothesis(h: HypothesisView) -> list[str]:
         link = f"[{code(label)}]({href})" if href else code(label)
         lines.append(f"Executed notebook: {link}")
         lines.append("")
+    if h.metric_summary:
+        rows = [[escape(cell) for cell in row] for row in h.metric_summary]
+        lines += [*_table(["metric", "mean ± sd", "n", "min – max"], rows), ""]
     if h.stats:
+        lines += ["<details><summary>Statistics</summary>", ""]
         lines += _table(["statistic", "value"], [[escape(k), escape(v)] for k, v in h.stats])
-        lines.append("")
+        lines += ["", "</details>", ""]
     head = ["case", *[escape(p) for p in h.param_columns], "seed"]
     head += [escape(m) for m in h.metric_columns]
     head += ["verdict", "duration", "run"]
@@ -138,13 +151,13 @@ def _hypothesis(h: HypothesisView) -> list[str]:
                 run,
             ]
         )
-    lines += _table(head, rows)
+    lines += [f"<details><summary>Cases ({len(h.rows)})</summary>", "", *_table(head, rows)]
     if len(h.rows) > MAX_CASE_ROWS:
         lines.append("")
         lines.append(
             f"… and {len(h.rows) - MAX_CASE_ROWS} more case(s) in report.html / report.json."
         )
-    lines.append("")
+    lines += ["", "</details>", ""]
     if h.lineage:
         lines += _table(
             ["dataset", "path", "rev", "md5", "versioned", "validation", "cases"],

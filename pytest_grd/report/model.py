@@ -2,23 +2,29 @@
 
 :func:`build_view` turns results and the session metadata into plain view
 objects (formatted strings, links, plots) that the HTML template and the
-Markdown writer both render, so the two say the same thing.  Pure logic: no
-pytest import; text is *not* escaped here (each renderer escapes for its
-format).
+Markdown writer both render, so the two say the same thing.  Evidence first:
+each hypothesis carries its one-line effect (the effect and its interval when
+a rule decided it, mean ± sd and n of its first metric otherwise); claims come
+before the reference arms they are compared with; parameters and seeds sort
+naturally (``seed=2`` before ``seed=19``).  Pure logic: no pytest import; text
+is *not* escaped here (each renderer escapes for its format).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from ..natural import natural_key, value_key
 from ..record import LINEAGE_KEYS, CaseRecord, HypothesisResult
 from ..verdict import Verdict
+from .meta import header_rows, stats_rows
 
 __all__ = [
     "CaseRow",
@@ -34,25 +40,8 @@ __all__ = [
 MAX_METRIC_COLUMNS = 8
 #: Parameter columns shown per hypothesis.
 MAX_PARAM_COLUMNS = 8
-
-_STAT_LABELS = {
-    "test": "test",
-    "alternative": "alternative",
-    "metric": "metric",
-    "than": "compared with",
-    "n": "n",
-    "statistic": "statistic",
-    "p_value": "p",
-    "p_adjusted": "p (adjusted)",
-    "correction": "correction",
-    "ci": "confidence interval",
-    "alpha": "alpha",
-    "min_effect": "minimum effect",
-    "effect_size": "effect size",
-    "prob_improvement": "P(improvement)",
-    "decision_rule": "decision rule",
-    "suggested_n": "suggested n",
-}
+#: The verdict word of a case a sequential decision did not need.
+NOT_NEEDED = "NOT NEEDED"
 
 
 @dataclass
@@ -83,7 +72,7 @@ class CaseRow:
 
 @dataclass
 class HypothesisView:
-    """One hypothesis section."""
+    """One hypothesis: its row of the summary table and its section."""
 
     id: str
     anchor: str
@@ -105,6 +94,20 @@ class HypothesisView:
     parent_run_id: str
     discrepancies: list[str]
     plots: list[Plot] = field(default_factory=list)
+    #: "auc +0.0566 vs tree_baseline", or "auc 0.952 ± 0.012 (n = 4)".
+    effect: str = ""
+    #: "90% CI [0.0332, 0.0801]" when a rule measured the effect.
+    interval: str = ""
+    #: The p-value the verdict rests on: "0.0113 (Holm-adjusted, 2 tests)".
+    p_text: str = ""
+    #: "decided after 4 of 20 seeds", "reference arm of hyp_007".
+    note: str = ""
+    #: The hypotheses compared with this one (``than=``).
+    reference_of: list[str] = field(default_factory=list)
+    #: Only a reference arm: compared with, without a rule of its own (listed last).
+    reference_arm: bool = False
+    #: (metric, mean ± sd, n, min – max) over the cases that ran.
+    metric_summary: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -142,6 +145,29 @@ def fmt_value(value: Any) -> str:
     return str(value)
 
 
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _decimals(spread: float) -> int:
+    """Decimal places that show ``spread`` with two significant digits."""
+    if not math.isfinite(spread) or spread <= 0:
+        return 4
+    return min(max(1 - math.floor(math.log10(spread)), 0), 12)
+
+
+def mean_sd(values: Sequence[float]) -> str:
+    """``0.952 ± 0.012``: the mean to the precision of the (sample) sd."""
+    mean = math.fsum(values) / len(values)
+    if len(values) < 2:
+        return fmt_value(mean)
+    sd = statistics.stdev(values)
+    places = _decimals(sd)
+    return f"{mean:.{places}f} ± {sd:.{places}f}"
+
+
 def _fmt_duration(seconds: float) -> str:
     if seconds <= 0:
         return ""
@@ -168,6 +194,21 @@ def run_url(tracking_uri: str | None, experiment_id: str | None, run_id: str | N
     )
 
 
+def shown_path(target: str, root: Path, out_dir: Path) -> str:
+    """A local path as the report shows it: relative to the project root when
+    inside it, else to the report folder; never an absolute machine path."""
+    path = Path(target)
+    if not path.is_absolute():
+        return path.as_posix()  # already relative to the root
+    for base in (root, out_dir):
+        if base.is_absolute() and path.is_relative_to(base):
+            return path.relative_to(base).as_posix()
+    try:
+        return Path(os.path.relpath(path, out_dir)).as_posix()
+    except ValueError:  # another drive on Windows
+        return path.name
+
+
 def _link(target: str, root: Path, out_dir: Path) -> tuple[str, str | None]:
     """An artifact as (label, href): http(s) as is, local files relative to
     the report folder (so the folder can be moved with its artifacts), other
@@ -179,39 +220,23 @@ def _link(target: str, root: Path, out_dir: Path) -> tuple[str, str | None]:
     path = Path(target)
     if not path.is_absolute():
         path = root / path
+    label = shown_path(target, root, out_dir)
     try:
         rel = os.path.relpath(path, out_dir)
     except ValueError:  # another drive on Windows
-        return target, None
-    return target, quote(Path(rel).as_posix())
+        return label, None
+    return label, quote(Path(rel).as_posix())
 
 
-def _stats_rows(stats: Mapping[str, Any] | None) -> list[tuple[str, str]]:
-    if not stats:
-        return []
-    rows: list[tuple[str, str]] = []
-    for key, value in stats.items():
-        if value is None or key == "confidence":
-            continue
-        label = _STAT_LABELS.get(key, key)
-        if key == "ci" and isinstance(value, (list, tuple)) and len(value) == 2:
-            level = stats.get("confidence")
-            if isinstance(level, (int, float)):
-                label = f"{level:.0%} confidence interval"
-            text = f"[{fmt_value(value[0])}, {fmt_value(value[1])}]"
-        elif key == "effect_size" and isinstance(value, Mapping):
-            name = value.get("name")
-            label = f"effect size ({name})" if name else label
-            text = fmt_value(value.get("value"))
-        elif key == "n" and isinstance(value, (list, tuple)):
-            text = " vs ".join(fmt_value(v) for v in value)
-        else:
-            text = fmt_value(value)
-        rows.append((label, text))
-    return rows
+def _location(location: str, root: Path, out_dir: Path) -> str:
+    """``file:line`` with the file shown relative (see :func:`shown_path`)."""
+    file, sep, line = location.rpartition(":")
+    if not sep or not line.isdigit():
+        return shown_path(location, root, out_dir) if location else ""
+    return f"{shown_path(file, root, out_dir)}:{line}"
 
 
-def _lineage(cases: Sequence[CaseRecord]) -> list[dict[str, str]]:
+def _lineage(cases: Sequence[CaseRecord], root: Path, out_dir: Path) -> list[dict[str, str]]:
     """Distinct lineage entries of a hypothesis, with how many cases read each."""
     seen: dict[Any, dict[str, str]] = {}
     counts: dict[Any, int] = {}
@@ -226,6 +251,8 @@ def _lineage(cases: Sequence[CaseRecord]) -> list[dict[str, str]]:
                 key = repr(key)
             if key not in seen:
                 seen[key] = {k: fmt_value(entry.get(k)) for k in LINEAGE_KEYS}
+                if isinstance(entry.get("path"), str):
+                    seen[key]["path"] = shown_path(entry["path"], root, out_dir)
             counts[key] = counts.get(key, 0) + 1
     return [{**row, "cases": str(counts[key])} for key, row in seen.items()]
 
@@ -242,34 +269,110 @@ def _anchor(hid: str) -> str:
     return "hyp-" + "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in hid)
 
 
+def _values(cases: Iterable[CaseRecord], metric: str) -> list[float]:
+    return [v for c in cases if (v := _number(c.metrics.get(metric))) is not None]
+
+
+def _metric_summary(
+    cases: Sequence[CaseRecord], metrics: list[str]
+) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for metric in metrics:
+        values = _values(cases, metric)
+        if values:
+            spread = f"{fmt_value(min(values))} – {fmt_value(max(values))}" if values[1:] else ""
+            rows.append((metric, mean_sd(values), str(len(values)), spread))
+    return rows
+
+
+def _than(result: HypothesisResult) -> Any:
+    """The ``than=`` of a hypothesis's rule (a hypothesis id or a number)."""
+    if result.stats and result.stats.get("than") is not None:
+        return result.stats["than"]
+    return next((c.decide.get("than") for c in result.cases if c.decide), None)
+
+
+def _p_text(stats: Mapping[str, Any]) -> str:
+    """The p-value a decision rests on: adjusted when the family was corrected."""
+    p_adj, p_raw = _number(stats.get("p_adjusted")), _number(stats.get("p_value"))
+    correction = str(stats.get("correction") or "none")
+    if p_adj is not None and correction != "none":
+        name = {"holm": "Holm", "bh": "BH"}.get(correction, correction)
+        return f"p = {p_adj:.2g} ({name}-adjusted, {stats.get('family_size', '?')} tests)"
+    return f"p = {p_raw:.2g}" if p_raw is not None else ""
+
+
+def _effect(result: HypothesisResult, metrics: list[str]) -> tuple[str, str, str, str]:
+    """The summary row's effect, interval, p-value and note."""
+    stats = result.stats or {}
+    metric = stats.get("metric") if isinstance(stats.get("metric"), str) else None
+    note = ""
+    if stats.get("sequential"):
+        used, most = stats.get("seeds_used"), stats.get("max_seeds")
+        decided = "decided" if stats.get("decided", True) else "undecided"
+        note = f"{decided} after {used} of {most} seeds"
+    estimate = _number(stats.get("estimate"))
+    if estimate is None or stats.get("refused"):  # no effect measured: the metric's spread
+        metric = metric or next((m for m in metrics if _values(result.evidence, m)), None)
+        values = _values(result.evidence, metric) if metric else []
+        if not values:
+            return "", "", "", note
+        return f"{metric} {mean_sd(values)} (n = {len(values)})", "", "", note
+    ci = stats.get("ci") or []
+    low, high = (_number(ci[0]), _number(ci[1])) if len(ci) == 2 else (None, None)
+    text, interval = f"{estimate:+.4g}", ""
+    if low is not None and high is not None:
+        places = _decimals((high - low) / 2) + 1  # the interval's precision, not more
+        text = f"{estimate:+.{places}f}"
+        level = _number(stats.get("confidence"))
+        interval = f"{level:.0%} " if level else ""
+        interval += "anytime-valid CI" if stats.get("sequential") else "CI"
+        interval += f" [{low:.{places}f}, {high:.{places}f}]"
+    than = stats.get("than")
+    versus = "" if than is None else f" vs {than if isinstance(than, str) else fmt_value(than)}"
+    return f"{metric or 'effect'} {text}{versus}", interval, _p_text(stats), note
+
+
+def _row_key(case: CaseRecord, params: list[str]) -> tuple[Any, ...]:
+    """Cases that ran first, then by parameters and seed, naturally."""
+    return (
+        case.not_needed,
+        tuple(value_key(case.params.get(p)) for p in params),
+        case.seed is None,
+        case.seed if isinstance(case.seed, int) else 0,
+        natural_key(case.name),
+    )
+
+
+def _case_row(
+    case: CaseRecord, params: list[str], metrics: list[str], root: Path, out_dir: Path
+) -> CaseRow:
+    return CaseRow(
+        name=case.name,
+        nodeid=case.nodeid,
+        params=[fmt_value(case.params.get(p)) for p in params],
+        seed="" if case.seed is None else str(case.seed),
+        metrics=[fmt_value(case.metrics.get(m)) for m in metrics],
+        verdict=NOT_NEEDED if case.not_needed else case.verdict.value,
+        reason=case.reason,
+        duration=_fmt_duration(case.duration),
+        run_id=case.run_id or "",
+        run_url=run_url(case.tracking_uri, case.experiment_id, case.run_id),
+        artifacts=[_link(a, root, out_dir) for a in case.artifacts],
+    )
+
+
 def _hypothesis_view(
     result: HypothesisResult,
     root: Path,
     out_dir: Path,
     discrepancies: list[str],
 ) -> HypothesisView:
-    cases = result.cases
-    params = _columns(cases, "params")
+    params = _columns(result.cases, "params")
+    cases = sorted(result.cases, key=lambda c: _row_key(c, params))
     metrics = _columns(cases, "metrics")
     shown_params = params[:MAX_PARAM_COLUMNS]
     shown_metrics = metrics[:MAX_METRIC_COLUMNS]
-    rows = []
-    for case in cases:
-        rows.append(
-            CaseRow(
-                name=case.name,
-                nodeid=case.nodeid,
-                params=[fmt_value(case.params.get(p)) for p in shown_params],
-                seed="" if case.seed is None else str(case.seed),
-                metrics=[fmt_value(case.metrics.get(m)) for m in shown_metrics],
-                verdict=case.verdict,
-                reason=case.reason,
-                duration=_fmt_duration(case.duration),
-                run_id=case.run_id or "",
-                run_url=run_url(case.tracking_uri, case.experiment_id, case.run_id),
-                artifacts=[_link(a, root, out_dir) for a in case.artifacts],
-            )
-        )
     artifacts: list[tuple[str, str | None]] = []
     notebooks: list[tuple[str, str | None]] = []
     for case in cases:
@@ -282,21 +385,22 @@ def _hypothesis_view(
             else:
                 artifacts.append(link)
     first = cases[0] if cases else None
+    effect, interval, p_text, note = _effect(result, metrics)
     return HypothesisView(
         id=result.id,
         anchor=_anchor(result.id),
         claim=result.claim,
-        verdict=result.verdict,
+        verdict=result.verdict.value,
         reason=result.reason,
         kind=first.kind if first else "function",
-        location=first.location if first else "",
+        location=_location(first.location, root, out_dir) if first else "",
         counts=result.counts,
-        stats=_stats_rows(result.stats),
+        stats=stats_rows(result.stats),
         param_columns=shown_params,
         metric_columns=shown_metrics,
         hidden_metrics=len(metrics) - len(shown_metrics),
-        rows=rows,
-        lineage=_lineage(cases),
+        rows=[_case_row(c, shown_params, shown_metrics, root, out_dir) for c in cases],
+        lineage=_lineage(cases, root, out_dir),
         artifacts=artifacts,
         notebooks=notebooks,
         parent_run_url=run_url(
@@ -306,46 +410,25 @@ def _hypothesis_view(
         ),
         parent_run_id=result.parent_run_id or "",
         discrepancies=discrepancies,
+        effect=effect,
+        interval=interval,
+        p_text=p_text,
+        note=note,
+        metric_summary=_metric_summary(result.evidence, shown_metrics),
     )
 
 
-def _header(meta: Mapping[str, Any]) -> list[tuple[str, str]]:
-    git = meta.get("git") or {}
-    commit = git.get("commit")
-    if commit:
-        state = " (dirty: uncommitted changes)" if git.get("dirty") else " (clean)"
-        branch = f" on {git['branch']}" if git.get("branch") else ""
-        git_text = f"{commit[:12]}{branch}{state}"
-    else:
-        git_text = "not a git repository"
-    machine = meta.get("machine") or {}
-    if not isinstance(machine, Mapping):  # a report rebuilt from a store: just the host
-        machine = {"host": str(machine)}
-    machine_text = ", ".join(
-        str(x)
-        for x in (
-            machine.get("host"),
-            machine.get("platform"),
-            f"Python {machine['python']}" if machine.get("python") else None,
-            f"{machine['cpus']} CPUs" if machine.get("cpus") else None,
-        )
-        if x
-    )
-    devices = meta.get("devices") or []
-    gpus = [d for d in devices if d != "cpu"]
-    rows = [
-        ("date", str(meta.get("date", ""))),
-        ("git commit", git_text),
-        ("command", str(meta.get("command", ""))),
-        ("machine", machine_text),
-        ("GPU", ", ".join(gpus) if gpus else "none used"),
-        ("scale", str(meta.get("scale", "full"))),
-    ]
-    if meta.get("regenerated_from"):
-        rows.append(("regenerated from", str(meta["regenerated_from"])))
-    for key, value in (meta.get("extra") or {}).items():
-        rows.append((str(key), fmt_value(value)))
-    return rows
+def reference_arms(results: Sequence[HypothesisResult]) -> set[str]:
+    """The hypotheses that are only a reference arm: another one is compared
+    with them (``than=``) and they have no rule of their own."""
+    compared = {t for r in results if isinstance(t := _than(r), str)}
+    return {r.id for r in results if r.id in compared and not r.decided}
+
+
+def order_results(results: Sequence[HypothesisResult]) -> list[HypothesisResult]:
+    """Claims first, then the reference arms; ids in natural order."""
+    arms = reference_arms(results)
+    return sorted(results, key=lambda r: (r.id in arms, natural_key(r.id)))
 
 
 def build_view(
@@ -356,21 +439,33 @@ def build_view(
 ) -> ReportView:
     """The report's content; ``plots=False`` leaves images out (Markdown)."""
     root = Path(meta.get("rootdir") or ".")
-    baseline = meta.get("baseline")
+    baseline = dict(meta["baseline"]) if meta.get("baseline") else None
     by_hyp: dict[str, list[str]] = {}
     if baseline:
+        if isinstance(baseline.get("path"), str):
+            baseline["path"] = shown_path(baseline["path"], root, out_dir)
         for d in baseline.get("discrepancies", []):
             where = d.get("case") or d.get("hypothesis")
             by_hyp.setdefault(d["hypothesis"], []).append(
                 f"{d['kind'].upper()} {where}: {d['message']}"
             )
-    hypotheses = [_hypothesis_view(r, root, out_dir, by_hyp.get(r.id, [])) for r in results]
+    ordered, arms = order_results(results), reference_arms(results)
+    hypotheses = [_hypothesis_view(r, root, out_dir, by_hyp.get(r.id, [])) for r in ordered]
+    by_id = {h.id: h for h in hypotheses}
+    for h in hypotheses:
+        h.reference_arm = h.id in arms
+    for r in ordered:
+        if isinstance(than := _than(r), str) and than in by_id:
+            by_id[than].reference_of.append(r.id)
+    for h in hypotheses:
+        if h.reference_of and not h.note:
+            h.note = "reference arm of " + ", ".join(h.reference_of)
     notes = [str(n) for n in meta.get("notes", [])]
     if plots:
         from .plots import attach_plots
 
         reference = (baseline or {}).get("reference", {})
-        notes += attach_plots(hypotheses, results, reference)
+        notes += attach_plots(hypotheses, ordered, reference)
     # A hypothesis ends with one of the three claim words; its cases may also
     # be MEASURED evidence of a decision, counted apart.
     counts = {v.value: 0 for v in (Verdict.VALIDATED, Verdict.REJECTED, Verdict.INCONCLUSIVE)}
@@ -382,7 +477,7 @@ def build_view(
     packages = sorted((meta.get("packages") or {}).items())
     return ReportView(
         title="pytest-grd report",
-        header=_header(meta),
+        header=header_rows(meta),
         packages=[(str(k), str(v)) for k, v in packages],
         counts=counts,
         case_counts=case_counts,

@@ -1,16 +1,21 @@
 """Plots for a report, where people would rather look than read.
 
-Two kinds, both bounded so that a big session stays fast:
+Four kinds, all bounded so that a big session stays fast:
 
 * *sweep*: a metric against a swept numeric parameter (three or more
   distinct values), one point per case and a line through the per-value means,
   one series per combination of the other parameters;
+* *arms*: for a comparison (``decide=grd.greater(metric, than="other")``), the
+  per-seed values of both arms side by side with each arm's mean;
 * *spread*: the per-seed values of a metric for each sweep point, next to the
   baseline's values (a red tick) and the decision rule's threshold (a dashed
-  line).
+  line);
+* *sequence*: a sequential decision's anytime-valid interval, seed by seed.
 
-matplotlib is imported on first use, through its object-oriented API with the
-Agg canvas (no pyplot, no global backend switch).  Pure logic: no pytest import.
+Sweep points, series and seeds are in natural order (``seed=2`` before
+``seed=19``).  matplotlib is imported on first use, through its
+object-oriented API with the Agg canvas (no pyplot, no global backend
+switch).  Pure logic: no pytest import.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..natural import natural_key, value_key
 from ..record import CaseRecord, HypothesisResult
 
 if TYPE_CHECKING:
@@ -29,7 +35,9 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_PLOTS",
     "MAX_PLOTS_PER_HYPOTHESIS",
+    "arm_slots",
     "attach_plots",
+    "group_values",
     "plan_plots",
 ]
 
@@ -62,7 +70,7 @@ def _metrics(result: HypothesisResult, reference: Mapping[str, Any]) -> list[str
     for values in reference.values():
         preferred.extend(values)
     seen: dict[str, None] = {}
-    for case in result.cases:
+    for case in result.evidence:
         for name, value in case.metrics.items():
             if _number(value) is not None:
                 seen.setdefault(name, None)
@@ -92,28 +100,98 @@ def _group_label(case: CaseRecord, skip: str | None = None) -> str:
     return ",".join(parts) if parts else "all"
 
 
+def _natural_groups(keyed: dict[str, Any], first: dict[str, CaseRecord]) -> dict[str, Any]:
+    """``keyed`` reordered by its groups' parameter values, naturally."""
+
+    def key(label: str) -> tuple[Any, ...]:
+        params = first[label].params
+        return (tuple((natural_key(k), value_key(v)) for k, v in params.items()), label)
+
+    return {label: keyed[label] for label in sorted(keyed, key=key)}
+
+
+def group_values(
+    cases: Sequence[CaseRecord], metric: str, skip: str | None = None
+) -> dict[str, list[tuple[int | None, float]]]:
+    """The (seed, value) pairs of ``metric`` per sweep point (``"all"`` when
+    nothing is swept), sweep points and seeds in natural order."""
+    groups: dict[str, list[tuple[int | None, float]]] = {}
+    first: dict[str, CaseRecord] = {}
+    for case in cases:
+        y = _number(case.metrics.get(metric))
+        if y is not None and not case.not_needed:
+            label = _group_label(case, skip)
+            groups.setdefault(label, []).append((case.seed, y))
+            first.setdefault(label, case)
+    for values in groups.values():
+        values.sort(key=lambda p: (p[0] is None, p[0] or 0))
+    return _natural_groups(groups, first)
+
+
+def arm_slots(
+    result: HypothesisResult, other: HypothesisResult, metric: str
+) -> list[tuple[str, str, list[tuple[int | None, float]]]]:
+    """The columns of a comparison's plot, as (sweep point, arm id, (seed,
+    value) pairs): both arms side by side at each sweep point they share, or
+    this arm's sweep points then the other's when they share none."""
+    mine, theirs = group_values(result.cases, metric), group_values(other.cases, metric)
+    if set(mine) == set(theirs):
+        slots = [(g, arm, v[g]) for g in mine for arm, v in ((result.id, mine), (other.id, theirs))]
+    else:
+        slots = [(g, result.id, v) for g, v in mine.items()]
+        slots += [(g, other.id, v) for g, v in theirs.items()]
+    return slots[: 2 * MAX_GROUPS]
+
+
+def _rule(result: HypothesisResult) -> Mapping[str, Any]:
+    """The decision rule as the cases carry it (``{}`` without one)."""
+    return next((c.decide for c in result.cases if c.decide), {})
+
+
+def _compared_on(result: HypothesisResult, others: Mapping[str, HypothesisResult]) -> set[str]:
+    """The metrics on which another hypothesis is compared with this one
+    (its comparison's plot shows this arm too)."""
+    return {
+        str(rule.get("metric"))
+        for other in others.values()
+        if other.id != result.id and (rule := _rule(other)).get("than") == result.id
+    }
+
+
 def plan_plots(
-    result: HypothesisResult, reference: Mapping[str, Mapping[str, float]]
+    result: HypothesisResult,
+    reference: Mapping[str, Mapping[str, float]],
+    others: Mapping[str, HypothesisResult] | None = None,
 ) -> list[dict[str, Any]]:
     """Which plots help for this hypothesis: a list of ``{"kind", "metric",
-    "param"}`` (at most :data:`MAX_PLOTS_PER_HYPOTHESIS`)."""
-    cases = result.cases
-    if len(cases) < 2:
-        return []
+    "param"}`` (and ``"than"``, the other arm, for a comparison), at most
+    :data:`MAX_PLOTS_PER_HYPOTHESIS`.  ``others``: the session's results by
+    id, where a comparison finds its other arm."""
+    cases, others = result.evidence, others or {}
     plans: list[dict[str, Any]] = []
-    param = _sweep_param(cases)
-    stats = result.stats or {}
+    stats, rule = result.stats or {}, _rule(result)
+    than, rule_metric = rule.get("than"), rule.get("metric")
+    shown_elsewhere = _compared_on(result, others)
+    if isinstance(than, str) and than != result.id and than in others:
+        plans.append({"kind": "arms", "metric": rule_metric, "param": None, "than": than})
     if stats.get("sequential") and stats.get("history"):
-        plans.append({"kind": "sequence", "metric": stats.get("metric"), "param": None})
+        plans.append({"kind": "sequence", "metric": rule_metric, "param": None})
+    if len(cases) < 2:
+        return plans[:MAX_PLOTS_PER_HYPOTHESIS]
+    param = _sweep_param(cases)
     for metric in _metrics(result, reference):
         if param is not None:
             plans.append({"kind": "sweep", "metric": metric, "param": param})
+        if metric in shown_elsewhere or any(
+            p["kind"] == "arms" and p["metric"] == metric for p in plans
+        ):
+            continue  # a comparison's plot shows this arm's spread already
         groups: dict[str, int] = {}
         for case in cases:
             groups[_group_label(case)] = groups.get(_group_label(case), 0) + 1
         has_seeds = any(n >= 2 for n in groups.values())
         has_reference = any(metric in v for v in reference.values()) or (
-            stats.get("metric") == metric and _number(stats.get("than")) is not None
+            rule_metric == metric and _number(than) is not None
         )
         if len(groups) <= MAX_GROUPS and (has_seeds or has_reference):
             plans.append({"kind": "spread", "metric": metric, "param": None})
@@ -144,11 +222,15 @@ def _subsample(points: list[Any]) -> list[Any]:
 
 def _sweep(result: HypothesisResult, metric: str, param: str) -> tuple[Any, str]:
     series: dict[str, list[tuple[float, float]]] = {}
+    first: dict[str, CaseRecord] = {}
     for case in result.cases:
         x, y = _number(case.params.get(param)), _number(case.metrics.get(metric))
         if x is None or y is None:
             continue
-        series.setdefault(_group_label(case, skip=param), []).append((x, y))
+        label = _group_label(case, skip=param)
+        series.setdefault(label, []).append((x, y))
+        first.setdefault(label, case)
+    series = _natural_groups(series, first)
     if len(series) > MAX_SERIES:
         series = {"all": [p for pts in series.values() for p in pts]}
     fig = _figure()
@@ -178,26 +260,33 @@ def _sweep(result: HypothesisResult, metric: str, param: str) -> tuple[Any, str]
     return fig, alt
 
 
+def _xticks(ax: Any, labels: Sequence[str]) -> None:
+    many = len(labels) > 4
+    ax.set_xticks(
+        range(len(labels)),
+        labels,
+        rotation=30 if many else 0,
+        ha="right" if many else "center",
+        fontsize="small",
+    )
+
+
 def _spread(
     result: HypothesisResult, metric: str, reference: Mapping[str, Mapping[str, float]]
 ) -> tuple[Any, str]:
-    groups: dict[str, list[float]] = {}
+    groups = group_values(result.cases, metric)
     base: dict[str, list[float]] = {}
     for case in result.cases:
-        label = _group_label(case)
-        y = _number(case.metrics.get(metric))
-        if y is not None:
-            groups.setdefault(label, []).append(y)
-        ref = reference.get(case.name, {}).get(metric)
-        if _number(ref) is not None:
-            base.setdefault(label, []).append(float(ref))  # type: ignore[arg-type]
-    labels = list(groups)
+        ref = _number(reference.get(case.name, {}).get(metric))
+        if ref is not None:
+            base.setdefault(_group_label(case), []).append(ref)
     fig = _figure()
     ax = fig.subplots()
     labelled = False
-    for i, label in enumerate(labels):
-        ys = _subsample(groups[label])
+    for i, (label, pairs) in enumerate(groups.items()):
+        ys = _subsample([y for _, y in pairs])
         ax.scatter([i] * len(ys), ys, s=14, alpha=0.7, color="tab:blue")
+        ax.hlines(math.fsum(ys) / len(ys), i - 0.2, i + 0.2, colors="tab:blue", linewidth=1.5)
         if label in base:
             values = base[label]
             ax.hlines(
@@ -213,13 +302,7 @@ def _spread(
     threshold = _number(stats.get("than"))
     if stats.get("metric") == metric and threshold is not None:
         ax.axhline(threshold, linestyle="--", color="tab:gray", label=f"threshold {threshold:g}")
-    ax.set_xticks(
-        range(len(labels)),
-        labels,
-        rotation=30 if len(labels) > 4 else 0,
-        ha="right" if len(labels) > 4 else "center",
-        fontsize="small",
-    )
+    _xticks(ax, list(groups))
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3, axis="y")
     if base or (stats.get("metric") == metric and threshold is not None):
@@ -227,6 +310,42 @@ def _spread(
     alt = f"per-seed values of {metric} for each sweep point of {result.id}"
     if base:
         alt += ", red ticks: baseline"
+    return fig, alt
+
+
+def _arms(result: HypothesisResult, other: HypothesisResult, metric: str) -> tuple[Any, str]:
+    """Both arms of a comparison side by side: a point per seed (left to
+    right in seed order), a bar at each arm's mean; paired rules join the
+    two values of a seed."""
+    slots = arm_slots(result, other, metric)
+    colors = {result.id: "tab:blue", other.id: "tab:orange"}
+    paired = bool(_rule(result).get("paired"))
+    fig = _figure()
+    ax = fig.subplots()
+    seen: dict[tuple[str, int | None], list[tuple[float, float]]] = {}
+    for i, (group, arm, pairs) in enumerate(slots):
+        pts = _subsample(pairs)
+        n = len(pts)
+        xs = [i - 0.15 + 0.3 * k / (n - 1) if n > 1 else float(i) for k in range(n)]
+        label = arm if arm not in [s[1] for s in slots[:i]] else None
+        ax.scatter(xs, [y for _, y in pts], s=16, alpha=0.75, color=colors[arm], label=label)
+        if pairs:
+            mean = math.fsum(y for _, y in pairs) / len(pairs)
+            ax.hlines(mean, i - 0.3, i + 0.3, colors=colors[arm], linewidth=2.5)
+        for x, (seed, y) in zip(xs, pts, strict=True):
+            seen.setdefault((group, seed), []).append((x, y))
+    if paired:
+        for points in seen.values():
+            if len(points) == 2:
+                ax.plot(*zip(*points, strict=True), color="0.6", linewidth=0.7, zorder=0)
+    _xticks(ax, [arm if group == "all" else f"{group}\n{arm}" for group, arm, _ in slots])
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize="small")
+    alt = (
+        f"per-seed {metric} of {result.id} and {other.id} side by side, "
+        "one point per seed, a bar at each arm's mean"
+    )
     return fig, alt
 
 
@@ -252,6 +371,9 @@ def _sequence(result: HypothesisResult) -> tuple[Any, str]:
     ax.axhline(min_effect, linestyle="--", color="tab:gray", label=f"claimed effect {min_effect:g}")
     if stats.get("estimate") is not None:
         ax.plot(ns[-1:], [float(stats["estimate"])], "o", color="tab:blue", label="estimate")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # seeds are counted
     ax.set_xlabel("seeds")
     ax.set_ylabel(f"effect on {stats.get('metric', 'the metric')}")
     ax.set_xlim(0, max(int(stats.get("max_seeds") or 0), *ns, 1) + 0.5)
@@ -264,17 +386,38 @@ def _sequence(result: HypothesisResult) -> tuple[Any, str]:
     return fig, alt
 
 
+def _draw(
+    result: HypothesisResult,
+    plan: Mapping[str, Any],
+    reference: Mapping[str, Mapping[str, float]],
+    by_id: Mapping[str, HypothesisResult],
+) -> tuple[Any, str, str]:
+    """The figure, alt text and caption of one planned plot."""
+    metric = plan["metric"]
+    if plan["kind"] == "sweep":
+        return (*_sweep(result, metric, plan["param"]), f"{metric} against {plan['param']}")
+    if plan["kind"] == "sequence":
+        return (*_sequence(result), "the decision, seed by seed")
+    if plan["kind"] == "arms":
+        caption = f"{metric}: {result.id} vs {plan['than']}, per seed"
+        return (*_arms(result, by_id[plan["than"]], metric), caption)
+    return (*_spread(result, metric, reference), f"{metric}: per-seed spread")
+
+
 def attach_plots(
     views: Sequence[HypothesisView],
     results: Sequence[HypothesisResult],
     reference: Mapping[str, Mapping[str, Mapping[str, float]]],
 ) -> list[str]:
-    """Render the planned plots into each view's ``plots``; returns notes for
-    the report (matplotlib missing, plots left out beyond the cap)."""
+    """Render the planned plots into each view's ``plots`` (``views`` and
+    ``results`` in the same order); returns notes for the report (matplotlib
+    missing, plots left out beyond the cap)."""
     from .model import Plot
 
+    by_id = {r.id: r for r in results}
     plans = [
-        (v, r, plan_plots(r, reference.get(r.id, {}))) for v, r in zip(views, results, strict=True)
+        (v, r, plan_plots(r, reference.get(r.id, {}), by_id))
+        for v, r in zip(views, results, strict=True)
     ]
     wanted = sum(len(p) for _, _, p in plans)
     if not wanted:
@@ -283,31 +426,17 @@ def attach_plots(
         import matplotlib  # noqa: F401
     except ImportError:
         return ["plots need matplotlib: pip install 'pytest-grd[plots]'"]
-    # Round robin: every hypothesis gets its first plot before any gets a second.
+    # Round robin: every hypothesis gets its first plot before any gets a
+    # second (so each section also lists its plots in plan order).
     queue = [
-        (view, result, plan)
+        (view, result, planned[rank])
         for rank in range(MAX_PLOTS_PER_HYPOTHESIS)
         for view, result, planned in plans
         if rank < len(planned)
-        for plan in [planned[rank]]
     ][:MAX_PLOTS]
-    made = 0
     for view, result, plan in queue:
-        ref = reference.get(result.id, {})
-        if plan["kind"] == "sweep":
-            fig, alt = _sweep(result, plan["metric"], plan["param"])
-            title = f"{plan['metric']} against {plan['param']}"
-        elif plan["kind"] == "sequence":
-            fig, alt = _sequence(result)
-            title = "the decision, seed by seed"
-        else:
-            fig, alt = _spread(result, plan["metric"], ref)
-            title = f"{plan['metric']}: per-seed spread"
+        fig, alt, title = _draw(result, plan, reference.get(result.id, {}), by_id)
         view.plots.append(Plot(title=title, alt=alt, png_base64=_png(fig)))
-        made += 1
-    for view in views:
-        # Keep each section's plots in plan order (sweep before spread).
-        view.plots.sort(key=lambda p: "per-seed" in p.title)
-    if wanted > made:
-        return [f"{wanted - made} plot(s) left out (at most {MAX_PLOTS} per report)"]
+    if wanted > len(queue):
+        return [f"{wanted - len(queue)} plot(s) left out (at most {MAX_PLOTS} per report)"]
     return []
