@@ -151,12 +151,23 @@ def test_commit_refusals(project: Path) -> None:
 
     stray = project / "notes.txt"
     stray.write_text("an unrelated change\n")
+    head = git("rev-parse", "HEAD", cwd=project)
     try:
         dirty = grd("commit", "hyp_001", cwd=project)
         assert dirty.returncode == EXIT_REFUSED
         assert dirty.stderr.count("\n") == 1
         assert "unrelated to it (?? notes.txt)" in dirty.stderr
         assert "--allow-dirty" in dirty.stderr
+        # --dry-run previews on any tree, and says what a commit would refuse.
+        preview = grd("commit", "hyp_001", "--dry-run", cwd=project)
+        assert preview.returncode == 0, preview.stderr
+        lines = preview.stdout.splitlines()
+        assert lines[0].startswith("experiment(hyp-001): a 5-point moving average")
+        assert "would leave out 1 unrelated change(s): ?? notes.txt" in lines
+        assert lines[-1] == (
+            "a real commit refuses these until they are committed, or with --allow-dirty"
+        )
+        assert git("rev-parse", "HEAD", cwd=project) == head
     finally:
         stray.unlink()
 
@@ -182,7 +193,9 @@ def test_commit_writes_the_experiment_format(project: Path) -> None:
     assert lines[1] == ""
     assert lines[2].startswith("- Run ID: ") and len(lines[2]) > len("- Run ID: ") + 8
     assert lines[3].startswith("- Hypothesis: a 5-point moving average")
-    assert lines[4] == "- Result: VALIDATED (3 validated)"
+    # The result names what it rests on: here the mean of each metric.
+    assert lines[4].startswith("- Result: VALIDATED (3 validated; mae_last_value = ")
+    assert ", mae_moving_average = " in lines[4] and lines[4].endswith(" over 3 cases)")
     assert lines[5] == "- Next: try an exponential smoother"
     changed = git("show", "--name-only", "--format=", "HEAD", cwd=project).split()
     assert changed == ["experiments/test_hyp_001.py"]
@@ -232,14 +245,17 @@ def test_every_command_has_help() -> None:
 
 def test_commit_message_pure() -> None:
     case = CaseRecord(hypothesis="hyp_002", nodeid="t.py::t", name="hyp_002", claim="x  beats\ny")
-    case.lineage = [{"target": "data/raw/a.csv", "md5": "0" * 32, "rev_resolved": "a" * 40}]
+    v1 = {"target": "data/raw/a.csv", "md5": "0" * 32, "rev_resolved": "a" * 40}
+    v2 = {"target": "data/raw/a.csv", "md5": "1" * 32, "rev_resolved": "b" * 40}
+    # Two versions of one file, and one of them read again for evaluation.
+    case.lineage = [v1, v2, {**v1, "context": "evaluation"}]
     result = HypothesisResult(
         id="hyp_002",
         claim="x  beats\ny",
         verdict="VALIDATED",
         reason="",
         cases=[case],
-        stats={"p_value": 0.0123, "p_adjusted": 0.004},
+        stats={"p_value": 0.0123, "p_adjusted": 0.004, "metric": "auc", "estimate": 0.02},
         parent_run_id="abc123",
     )
     message = commit_message(result, "ship it")
@@ -248,8 +264,9 @@ def test_commit_message_pure() -> None:
         "",
         "- Run ID: abc123",
         "- Hypothesis: x beats y",
-        "- Result: VALIDATED (p = 0.004)",
+        "- Result: VALIDATED (p = 0.004; auc effect +0.02)",
         f"- Data: data/raw/a.csv (md5 {'0' * 32}, rev {'a' * 12})",
+        f"- Data: data/raw/a.csv (md5 {'1' * 32}, rev {'b' * 12})",
         "- Next: ship it",
     ]
     assert scope_name("hyp_001") == "hyp-001"
@@ -264,3 +281,66 @@ def test_find_project_reads_ini(tmp_path: Path) -> None:
     assert project.root == tmp_path.resolve()
     assert project.experiment == "exp"
     assert project.tracking_uri() == f"sqlite:///{(tmp_path / 's.db').resolve()}"
+
+
+DATA_HYPOTHESIS = """
+import pytest
+
+
+@pytest.mark.hypothesis("hyp_data", claim="the second batch adds patients")
+def test_batches(grd_data, grd_run):
+    first = grd_data.path("data/patients.csv", rev="v1").read_text().splitlines()
+    now = grd_data.path("data/patients.csv").read_text().splitlines()
+    grd_run.log_metric("added", len(now) - len(first))
+    assert len(now) > len(first)
+"""
+
+
+def _dvc_md5(dvc_file: Path) -> str:
+    return next(
+        line.split(":", 1)[1].strip()
+        for line in dvc_file.read_text().splitlines()
+        if line.strip().startswith("- md5:")
+    )
+
+
+def test_commit_lists_every_data_version_read(tmp_path: Path) -> None:
+    """A real git + DVC repository: the case reads data/patients.csv at v1
+    and in the working tree (v2); the commit message names both versions."""
+    from dvc.repo import Repo
+
+    root = tmp_path / "study"
+    (root / "data").mkdir(parents=True)
+    (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\ngrd_experiment = "s"\n')
+    (root / ".gitignore").write_text("mlflow.db*\nmlartifacts/\n__pycache__/\n.grd/\n")
+    (root / "test_data_batches.py").write_text(DATA_HYPOTHESIS)
+    git("init", "-q", cwd=root)
+    repo = Repo.init(str(root))
+    data = root / "data" / "patients.csv"
+    md5 = {}
+    for tag, rows in (("v1", "id\n1\n2\n"), ("v2", "id\n1\n2\n3\n4\n")):
+        data.write_text(rows)
+        repo.add([str(data)])
+        git("add", "-A", cwd=root)
+        git("commit", "-qm", tag, cwd=root)
+        git("tag", tag, cwd=root)
+        md5[tag] = _dvc_md5(root / "data" / "patients.csv.dvc")
+    repo.close()
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    done = grd("commit", "hyp_data", "--dry-run", cwd=root)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "- Result: VALIDATED (1 validated; added = 2)" in lines
+    sha = {tag: git("rev-parse", tag, cwd=root).strip() for tag in md5}
+    data_lines = [line for line in lines if line.startswith("- Data: ")]
+    assert data_lines == [
+        f"- Data: data/patients.csv (md5 {md5['v1']}, rev {sha['v1'][:12]})",
+        f"- Data: data/patients.csv (md5 {md5['v2']}, rev {sha['v2'][:12]})",
+    ]

@@ -3,7 +3,9 @@
 Commands (``grd COMMAND --help`` for each)::
 
     grd init [DIR]                       scaffold a research project
-    grd status                           latest verdict of each hypothesis
+    grd status                           latest verdict of each hypothesis, its history
+    grd history HYP_ID                   a claim's verdict and evidence, session by session
+    grd diff [OLD [NEW]]                 verdict flips and metric drift between two sides
     grd report [--out DIR] [--from F]    regenerate the report without re-running
     grd commit HYP_ID [--next TEXT]      commit a verdict in the experiment format
 
@@ -14,11 +16,10 @@ says why); 2 the command line was wrong.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn, TypeAlias
+from typing import Any, NoReturn, TypeAlias
 
 from .project import CliError, Project, find_project
 
@@ -83,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
     _add_init(commands)
     _add_status(commands)
+    _add_history(commands)
+    _add_diff(commands)
     _add_report(commands)
     _add_commit(commands)
     return parser
@@ -118,11 +121,68 @@ def _add_status(commands: _Commands) -> None:
         "status",
         help="latest verdict of each hypothesis, from the tracking store.",
         description="List every hypothesis recorded in the project's MLflow experiment "
-        "with the verdict of the latest session that ran it.",
+        "with the verdict of the latest session that ran it, one letter per earlier "
+        "session's verdict, and a mark on those no test or notebook declares any more.",
         epilog=EPILOG,
     )
     _add_source_options(status)
     status.add_argument("--json", action="store_true", help="print the results as JSON.")
+
+
+def _add_store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tracking-uri",
+        metavar="URI",
+        help="MLflow tracking URI (default: ini grd_tracking_uri, then MLFLOW_TRACKING_URI, "
+        "then sqlite:///<project>/mlflow.db).",
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON.")
+
+
+def _add_history(commands: _Commands) -> None:
+    history = commands.add_parser(
+        "history",
+        help="a claim's verdict and evidence in every session that ran it.",
+        description="One row per session that ran the hypothesis, oldest first: date, "
+        "session, git commit (* = uncommitted changes), verdict, cases, and the evidence "
+        "(p-value and effect when decided by statistics, else the mean of its metrics "
+        "over the cases); flips are marked.",
+        epilog=EPILOG,
+    )
+    history.add_argument("hypothesis", metavar="HYP_ID", help="the hypothesis id, e.g. hyp_001.")
+    history.add_argument("--metric", metavar="NAME", help="show this metric's mean.")
+    history.add_argument(
+        "--limit", metavar="N", type=int, default=0, help="only the last N sessions."
+    )
+    _add_store_option(history)
+
+
+def _add_diff(commands: _Commands) -> None:
+    diff = commands.add_parser(
+        "diff",
+        help="compare two sessions, commits or reports: verdict flips, metric drift.",
+        description="Compare the verdicts, statistics and case metrics of two sides. A side "
+        "is 'latest' (what grd status shows), 'previous' (each hypothesis's session before "
+        "its latest), a session id or prefix (session:ID), a git commit (commit:REF: the "
+        "latest session at that commit), or a report.json or its folder (report:PATH). "
+        "Default: previous latest.",
+        epilog=EPILOG,
+    )
+    diff.add_argument("old", nargs="?", metavar="OLD", help="the old side (default: previous).")
+    diff.add_argument("new", nargs="?", metavar="NEW", help="the new side (default: latest).")
+    diff.add_argument(
+        "--tolerance",
+        type=float,
+        metavar="FRACTION",
+        help="relative move of a metric's mean that counts as drift (default: 0.05).",
+    )
+    diff.add_argument("--metric", metavar="NAME", help="show this metric for every hypothesis.")
+    diff.add_argument(
+        "--fail-on-flip",
+        action="store_true",
+        help="exit with status 1 when a verdict flipped (for CI).",
+    )
+    _add_store_option(diff)
 
 
 def _add_report(commands: _Commands) -> None:
@@ -166,7 +226,10 @@ def _add_commit(commands: _Commands) -> None:
         help="commit even though other files changed (they stay uncommitted).",
     )
     commit.add_argument(
-        "--dry-run", action="store_true", help="print the message and the files, commit nothing."
+        "--dry-run",
+        action="store_true",
+        help="print the message and the files, commit nothing (on any work tree: "
+        "changes a commit would refuse are listed, not refused).",
     )
     _add_source_options(commit)
 
@@ -199,20 +262,21 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from .verdicts import recorded, result_summary
+    from .show import run_status
 
-    project = _project(args)
-    found = recorded(project, tracking_uri=args.tracking_uri, report_json=args.report_json)
-    if args.json:
-        print(json.dumps([r.to_dict() for r in found.results], indent=2, default=str))
-        return EXIT_OK
-    noun = "hypothesis" if len(found.results) == 1 else "hypotheses"
-    print(f"{project.root.name}: {len(found.results)} {noun} (from {found.source})")
-    width = max((len(r.id) for r in found.results), default=10)
-    for result in found.results:
-        claim = " ".join(result.claim.split())
-        print(f"  {result.id:<{width}}  {result_summary(result)}  {claim}")
-    return EXIT_OK
+    return run_status(args)
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from .show import run_history
+
+    return run_history(args)
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from .show import run_diff
+
+    return run_diff(args)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -233,29 +297,28 @@ def _cmd_commit(args: argparse.Namespace) -> int:
 
     project = _project(args)
     toplevel = git_toplevel(project.root)
-    if toplevel is None:
+    if toplevel is None and not args.dry_run:
         raise CliError(f"{project.root} is not in a git repository: run 'grd init' or 'git init'")
-    found = recorded(project, tracking_uri=args.tracking_uri, report_json=args.report_json)
-    result = next((r for r in found.results if r.id == args.hypothesis), None)
-    if result is None:
-        known = ", ".join(r.id for r in found.results) or "none"
-        raise CliError(
-            f"no recorded verdict for {args.hypothesis} in {found.source} (recorded: {known}); "
-            "run it first: pytest -k " + args.hypothesis
-        )
+    found = recorded(
+        project,
+        tracking_uri=args.tracking_uri,
+        report_json=args.report_json,
+        hypothesis=args.hypothesis,
+    )
+    result = found.results[0]
+    if toplevel is None:  # --dry-run: the message is still worth seeing
+        print(commit_message_of(result, args.next_step), end="")
+        print(f"nothing to commit: {project.root} is not in a git repository")
+        return EXIT_OK
     plan = plan_commit(result, project.root, toplevel, args.next_step)
+    if args.dry_run:
+        return _preview(plan, args)
     if plan.unrelated and not args.allow_dirty:
-        shown = ", ".join(plan.unrelated[:3])
-        more = f" and {len(plan.unrelated) - 3} more" if len(plan.unrelated) > 3 else ""
         raise CliError(
             f"refusing to commit {args.hypothesis}: the work tree has changes unrelated to it "
-            f"({shown}{more}); commit them first or pass --allow-dirty (they stay uncommitted)"
+            f"({_listed(plan.unrelated)}); commit them first or pass --allow-dirty "
+            "(they stay uncommitted)"
         )
-    if args.dry_run:
-        print(plan.message, end="")
-        for path in plan.paths:
-            print(f"would commit {path}")
-        return EXIT_OK
     sha = make_commit(plan, toplevel)
     print(f"[{sha}] {plan.message.splitlines()[0]}")
     for path in plan.paths:
@@ -263,9 +326,38 @@ def _cmd_commit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def commit_message_of(result: Any, next_step: str | None) -> str:
+    """The commit message (imported here so --help stays cheap)."""
+    from .commit import commit_message
+
+    return str(commit_message(result, next_step))
+
+
+def _listed(paths: list[str]) -> str:
+    shown = ", ".join(paths[:3])
+    return shown + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+
+
+def _preview(plan: Any, args: argparse.Namespace) -> int:
+    """``--dry-run``: the message, the files, and what a real run would say."""
+    print(plan.message, end="")
+    for path in plan.paths:
+        print(f"would commit {path}")
+    if not plan.paths:
+        print("would commit no file (an empty commit records the verdict)")
+    if plan.unrelated:
+        count = len(plan.unrelated)
+        print(f"would leave out {count} unrelated change(s): {_listed(plan.unrelated)}")
+        if not args.allow_dirty:
+            print("a real commit refuses these until they are committed, or with --allow-dirty")
+    return EXIT_OK
+
+
 _COMMANDS = {
     "init": _cmd_init,
     "status": _cmd_status,
+    "history": _cmd_history,
+    "diff": _cmd_diff,
     "report": _cmd_report,
     "commit": _cmd_commit,
 }

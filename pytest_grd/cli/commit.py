@@ -6,8 +6,8 @@ The message follows the experiment format of the project's stack study::
 
     - Run ID: <MLflow run id of the hypothesis>
     - Hypothesis: <claim>
-    - Result: VALIDATED (p = 0.004)
-    - Data: data/raw/wine.csv (md5 1a2b...)
+    - Result: VALIDATED (p = 0.004; auc effect +0.012, 90% CI [0.004, 0.02])
+    - Data: data/raw/wine.csv (md5 1a2b..., rev 3f2e...)   one line per version read
     - Next: <what the user passed with --next>
 
 The commit holds the hypothesis's own source files and the ``.dvc`` files of
@@ -26,6 +26,7 @@ from typing import Any
 
 from ..gitinfo import first_line, git
 from ..record import HypothesisResult
+from .effects import evidence_text, p_value
 from .project import CliError
 from .verdicts import result_summary
 
@@ -48,20 +49,26 @@ def _one_line(text: str) -> str:
 
 
 def _lineage_lines(result: HypothesisResult) -> list[str]:
-    seen: dict[str, str] = {}
+    """One line per data version the cases read: a target read at two
+    revisions (``data.csv`` and ``data.csv@v1``) is listed twice."""
+    seen: dict[tuple[str, str, str], str] = {}
     for case in result.cases:
         for entry in case.lineage:
             target = str(entry.get("target") or entry.get("path") or "")
-            if not target or target in seen:
+            if not target:
                 continue
-            digest = entry.get("md5") or entry.get("hash") or entry.get("digest")
-            rev = entry.get("rev_resolved") or entry.get("rev_requested")
+            digest = str(entry.get("md5") or entry.get("hash") or entry.get("digest") or "")
+            rev = str(entry.get("rev_resolved") or entry.get("rev_requested") or "")
+            # A digest names the content; without one, the revision does.
+            key = (target, digest, "" if digest else rev)
+            if key in seen:
+                continue
             parts = []
             if digest:
                 parts.append(f"md5 {digest}")
             if rev:
-                parts.append(f"rev {str(rev)[:12]}")
-            seen[target] = f"{target} ({', '.join(parts)})" if parts else target
+                parts.append(f"rev {rev[:12]}")
+            seen[key] = f"{target} ({', '.join(parts)})" if parts else target
     return list(seen.values())
 
 
@@ -76,6 +83,18 @@ def _run_id(result: HypothesisResult) -> str:
     return f"{', '.join(ids[:3])} and {len(ids) - 3} more"
 
 
+def _result_line(result: HypothesisResult) -> str:
+    """``VALIDATED (p = 0.011; auc effect +0.018, 90% CI [...])`` or
+    ``VALIDATED (3 validated; mae = 0.243 ± 0.012 over 3 cases)``."""
+    summary = result_summary(result)
+    evidence = evidence_text(result)
+    if not evidence:
+        return summary
+    if p_value(result.stats) is not None:
+        return f"{result.verdict} ({evidence})"
+    return f"{summary[:-1]}; {evidence})" if summary.endswith(")") else f"{summary} ({evidence})"
+
+
 def commit_message(result: HypothesisResult, next_step: str | None = None) -> str:
     """The experiment commit message for ``result``."""
     claim = _one_line(result.claim) or "(no claim declared)"
@@ -85,7 +104,7 @@ def commit_message(result: HypothesisResult, next_step: str | None = None) -> st
     body = [
         f"- Run ID: {_run_id(result)}",
         f"- Hypothesis: {claim}",
-        f"- Result: {result_summary(result)}",
+        f"- Result: {_result_line(result)}",
     ]
     if result.verdict != "VALIDATED" and result.reason:
         body.append(f"- Reason: {_one_line(result.reason)}")

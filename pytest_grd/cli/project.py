@@ -87,6 +87,14 @@ class Project:
             return "\n".join(str(v) for v in value)
         return str(value)
 
+    def list_setting(self, name: str) -> list[str]:
+        """A list-valued ini key (``testpaths``): a TOML list, or the
+        whitespace-separated words of an ini file's value."""
+        value = self.ini.get(name)
+        if isinstance(value, list):
+            return [str(v) for v in value]
+        return str(value or "").split()
+
     @property
     def experiment(self) -> str:
         """The MLflow experiment name (ini ``grd_experiment``, default the root's name)."""

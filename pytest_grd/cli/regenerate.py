@@ -2,13 +2,14 @@
 
 Rendering is the report concern's (:func:`pytest_grd.report.write_report`);
 this module only gathers its input from the tracking store or a
-``report.json`` and says where the files went.
+``report.json`` and says where the files went.  The header is the recorded
+session's (commit, machine, packages: :func:`.store.session_header`), not the
+machine that regenerates it; hypotheses the code no longer declares get a note.
 """
 
 from __future__ import annotations
 
-import platform
-import time
+import datetime as _dt
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,16 @@ def regenerate(
     meta: dict[str, Any] = dict(found.meta)
     meta.setdefault("command", "grd report")
     meta.setdefault("source", found.source)
-    meta.setdefault("machine", platform.node())
-    meta.setdefault("date", time.strftime("%Y-%m-%d %H:%M:%S"))
+    meta.setdefault("date", _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     meta["regenerated_from"] = found.source
+    notes = list(meta.get("notes") or [])
+    notes += [
+        f"{hid}: removed from the code (no test or notebook declares it any more); "
+        "its last recorded verdict is shown"
+        for hid in sorted(found.removed)
+    ]
+    if notes:
+        meta["notes"] = notes
     out_dir.mkdir(parents=True, exist_ok=True)
     written = write_report(found.results, meta, out_dir)
     return [Path(p) for p in written.values()]

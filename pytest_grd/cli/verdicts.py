@@ -1,93 +1,50 @@
 """Recorded verdicts, read back without re-running anything.
 
-Two sources: the project's MLflow tracking store (through
-:func:`pytest_grd.tracking.query.records_from_store`) and a ``report.json``
-written by ``--grd-report`` (through :func:`pytest_grd.report.load_report`).
-Each hypothesis's verdict is the one its MLflow parent run was closed with in
-the latest session that ran it (``pytest -k hyp_002`` re-runs one hypothesis;
-the others keep their earlier verdicts), so statistical decisions and their
-multiple-comparison correction are read back, not recomputed.
+Two sources: the project's MLflow tracking store (:mod:`.store`) and a
+``report.json`` written by ``--grd-report`` (through
+:func:`pytest_grd.report.load_report`).  Each hypothesis's verdict is the one
+its MLflow parent run was closed with in the latest session that ran it
+(``pytest -k hyp_002`` re-runs one hypothesis; the others keep their earlier
+verdicts), so statistical decisions and their multiple-comparison correction
+are read back, not recomputed.  Which session is a hypothesis's latest is
+read from the parent runs; only those sessions' cases are loaded.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..record import CaseRecord, HypothesisResult
-from ..tracking.settings import sqlite_path
+from ..record import HypothesisResult
+from ..tracking.query import ParentEntry, RunRow
+from .declared import Declarations
+from .effects import p_value
 from .project import CliError, Project
+from .store import ProjectStore, session_header
 
 __all__ = [
     "Recorded",
-    "latest_from_store",
-    "load_records",
     "load_report_json",
+    "recorded",
+    "removed_hypotheses",
     "result_summary",
 ]
 
 
 @dataclass
 class Recorded:
-    """The verdicts of one source: per hypothesis, its latest result."""
+    """The verdicts of one source: per hypothesis, its latest result; from a
+    store also every session's verdict (``trail``, oldest first)."""
 
     results: list[HypothesisResult]
     source: str
     meta: dict[str, Any]
-
-
-def _store_error(uri: str, exc: Exception) -> CliError:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return CliError(f"cannot read the tracking store {uri}: {first}")
-
-
-def load_records(project: Project, tracking_uri: str | None = None) -> tuple[list[CaseRecord], str]:
-    """Every case record of the project's experiment (all sessions), and the URI read."""
-    uri = project.tracking_uri(tracking_uri)
-    db = sqlite_path(uri)
-    if db is not None and not db.is_file():
-        raise CliError(
-            f"no tracking store at {db}: run your hypotheses first "
-            "(pytest), or pass --from grd-report/report.json"
-        )
-    try:
-        from ..tracking.query import records_from_store
-    except ImportError as exc:
-        raise CliError(f"cannot read the tracking store: {exc}") from None
-    try:
-        records = records_from_store(uri, project.experiment, all_sessions=True)
-    except Exception as exc:  # MLflow raises many types; one line is what the user needs
-        raise _store_error(uri, exc) from None
-    if not records:
-        raise CliError(
-            f"no recorded cases of experiment {project.experiment!r} in {uri}: "
-            "run your hypotheses first (pytest)"
-        )
-    return records, uri
-
-
-def latest_from_store(
-    project: Project, tracking_uri: str | None = None
-) -> tuple[list[HypothesisResult], str]:
-    """Per hypothesis, the result of the latest session that ran it, with the
-    verdict, reason and statistics its MLflow parent run was closed with."""
-    records, uri = load_records(project, tracking_uri)
-    latest_session: dict[str, str] = {}
-    for record in records:  # sorted by session start: later sessions overwrite
-        latest_session[record.hypothesis] = record.session_id or ""
-    from ..tracking.query import results_from_store
-
-    by_id: dict[str, HypothesisResult] = {}
-    for session in dict.fromkeys(latest_session.values()):
-        try:
-            results = results_from_store(uri, project.experiment, session or None)
-        except Exception as exc:  # as above
-            raise _store_error(uri, exc) from None
-        for result in results:
-            if latest_session.get(result.id) == session:
-                by_id[result.id] = result
-    return sorted(by_id.values(), key=lambda r: r.id), uri
+    trail: dict[str, list[ParentEntry]] = field(default_factory=dict)
+    #: Hypotheses no file of the project declares any more.
+    removed: set[str] = field(default_factory=set)
+    #: Runs loaded from the store (what the command cost).
+    runs_read: int = 0
 
 
 def load_report_json(path: Path) -> tuple[list[HypothesisResult], dict[str, Any]]:
@@ -103,32 +60,110 @@ def load_report_json(path: Path) -> tuple[list[HypothesisResult], dict[str, Any]
     return list(results), dict(meta or {})
 
 
+def removed_hypotheses(project: Project, results: list[HypothesisResult]) -> set[str]:
+    """The ids of ``results`` that no file of the project declares any more
+    (see :mod:`.declared`)."""
+    declarations = Declarations(
+        project.root, project.list_setting("testpaths"), project.list_setting("norecursedirs")
+    )
+    return declarations.removed({r.id: [c.nodeid for c in r.cases[:1]] for r in results})
+
+
+def _header(project: Project, parents: list[RunRow]) -> dict[str, Any]:
+    """The header of the newest session among ``parents``; a note names the
+    others when the latest verdicts come from several sessions."""
+    if not parents:
+        return {}
+    newest = max(parents, key=lambda p: p.start_time or 0)
+    meta = session_header(newest, project.root)
+    sessions: dict[str, list[str]] = {}
+    for parent in parents:
+        session = parent.tags.get("grd.session_id", "")
+        if session != newest.tags.get("grd.session_id", ""):
+            sessions.setdefault(session, []).append(parent.tags.get("grd.hypothesis", "?"))
+    notes = list(meta.get("notes") or [])
+    for session, ids in sorted(sessions.items()):
+        sample = next(p for p in parents if p.tags.get("grd.session_id", "") == session)
+        commit = (sample.tags.get("mlflow.source.git.commit") or "no commit")[:12]
+        notes.append(
+            f"{', '.join(sorted(ids))}: latest verdict from an earlier session "
+            f"({session[:8] or 'unknown'}, commit {commit}, "
+            f"{session_header(sample, project.root)['date']})"
+        )
+    if notes:
+        meta["notes"] = notes
+    return meta
+
+
+def _devices(results: list[HypothesisResult]) -> list[str]:
+    seen: dict[str, None] = {}
+    for result in results:
+        for case in result.cases:
+            gpu = case.extra.get("gpu")
+            name = gpu.get("name") if isinstance(gpu, dict) else None
+            for device in (case.device, name):
+                if device:
+                    seen[str(device)] = None
+    return list(seen)
+
+
+def _from_store(project: Project, tracking_uri: str | None, hypothesis: str | None) -> Recorded:
+    with ProjectStore(project, tracking_uri) as store:
+        latest = store.latest(hypothesis)
+        if hypothesis is not None and hypothesis not in latest:
+            known = ", ".join(sorted(store.latest())) or "none"
+            raise CliError(
+                f"no recorded verdict for {hypothesis} in {store.source} (recorded: {known}); "
+                "run it first: pytest -k " + hypothesis
+            )
+        results, parents = store.results(list(latest.values()))
+        meta = _header(project, parents)
+        if meta and not meta.get("devices"):
+            meta["devices"] = _devices(results)
+        trail: dict[str, list[ParentEntry]] = {}
+        for entry in store.history(hypothesis) if hypothesis else store.index():
+            trail.setdefault(entry.hypothesis, []).append(entry)
+        return Recorded(
+            results=sorted(results, key=lambda r: r.id),
+            source=store.source,
+            meta=meta,
+            trail=trail,
+            runs_read=store.reader.runs_read,
+        )
+
+
 def recorded(
-    project: Project, *, tracking_uri: str | None = None, report_json: Path | None = None
+    project: Project,
+    *,
+    tracking_uri: str | None = None,
+    report_json: Path | None = None,
+    hypothesis: str | None = None,
 ) -> Recorded:
-    """The latest verdicts from a report file when given, else from the store."""
+    """The latest verdicts (of ``hypothesis`` only, when given) from a
+    report file when given, else from the store; hypotheses no longer in the
+    code are named in ``removed``."""
     if report_json is not None:
         results, meta = load_report_json(report_json)
-        return Recorded(results=results, source=str(report_json), meta=meta)
-    results, uri = latest_from_store(project, tracking_uri)
-    return Recorded(results=results, source=uri, meta={})
-
-
-def _p_value(stats: dict[str, Any] | None) -> float | None:
-    if not stats:
-        return None
-    for key in ("p_adjusted", "p_value_adjusted", "p_value", "pvalue", "p"):
-        value = stats.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return None
+        found = Recorded(results=results, source=str(report_json), meta=meta)
+        if hypothesis is not None and not any(r.id == hypothesis for r in results):
+            known = ", ".join(r.id for r in results) or "none"
+            raise CliError(
+                f"no recorded verdict for {hypothesis} in {report_json} (recorded: {known}); "
+                "run it first: pytest -k " + hypothesis
+            )
+    else:
+        found = _from_store(project, tracking_uri, hypothesis)
+    if hypothesis is not None:
+        found.results = [r for r in found.results if r.id == hypothesis]
+    found.removed = removed_hypotheses(project, found.results)
+    return found
 
 
 def result_summary(result: HypothesisResult) -> str:
     """``VALIDATED (p = 0.004)`` when decided by statistics, else the verdict
     with what its cases ended as: ``REJECTED (1 rejected, 2 validated)``,
     ``INCONCLUSIVE (5 measured)``."""
-    p = _p_value(result.stats)
+    p = p_value(result.stats)
     if p is not None:
         shown = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
         return f"{result.verdict} ({shown})"

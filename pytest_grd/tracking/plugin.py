@@ -89,6 +89,27 @@ class TrackingPlugin:
             self.store = self._new_store()
         return self.store
 
+    def _session_meta(self) -> str:
+        """The session's report header (command, git state, machine,
+        packages) as JSON, kept on each parent run so that ``grd report``
+        built from the store shows the session's provenance, not its own."""
+        import json
+
+        from ..report.meta import collect_meta
+        from ..tracking.tags import MAX_TAG_VALUE
+
+        meta = collect_meta(
+            self.config.invocation_params.args,
+            self.config.rootpath,
+            scale=self.grd_settings.scale,
+            session_id=get_session(self.config).session_id,
+        )
+        text = json.dumps(meta, sort_keys=True, default=str)
+        if len(text) > MAX_TAG_VALUE:  # the package list is what grows
+            meta.pop("packages", None)
+            text = json.dumps(meta, sort_keys=True, default=str)
+        return text if len(text) <= MAX_TAG_VALUE else ""
+
     # -- session start -------------------------------------------------------
 
     @pytest.hookimpl(tryfirst=True)
@@ -110,6 +131,7 @@ class TrackingPlugin:
             # A dead server is reported before the ~2 s of importing mlflow.
             check_reachable(self.settings().uri)
             store = self._new_store()
+            store.session_meta = self._session_meta()
             store.prepare(hypotheses, self.grd_settings.scale)
         except TrackingUnavailable as exc:
             if not self.is_worker:

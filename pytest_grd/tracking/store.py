@@ -96,6 +96,8 @@ class TrackingStore:
         #: nothing more is sent (see module doc).  A refused request is not here.
         self.error: str | None = None
         #: Case runs open in this process, by run id (killed on interrupt).
+        #: The session's report header as JSON, a tag of each parent run.
+        self.session_meta = ""
         self.open_runs: dict[str, CaseRunWriter] = {}
         env = os.environ if environ is None else environ
         self._common_tags = {
@@ -231,6 +233,8 @@ class TrackingStore:
             if hypothesis in self.parents:
                 continue
             tags = {**self._common_tags, **parent_tags(hypothesis, claim, scale)}
+            if self.session_meta:
+                tags["grd.session_meta"] = self.session_meta
             run = client.create_run(self.experiment_id, tags=tags, run_name=hypothesis)
             self.parents[hypothesis] = run.info.run_id
 
