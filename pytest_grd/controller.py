@@ -116,7 +116,8 @@ class VerdictController:
         for record in self.records:
             by_hypothesis.setdefault(record.hypothesis, []).append(record)
         folder = settled_dir(self.session.session_id)
-        for hid, reason in sequential_settled(by_hypothesis).items():
+        settled = sequential_settled(by_hypothesis, self.session.settings.seed_base)
+        for hid, reason in settled.items():
             path = folder / hid
             if hid in self.settled:
                 continue
@@ -198,7 +199,8 @@ class VerdictController:
                             f"cannot decide statistically ({exc}): pip install 'pytest-grd[stats]'"
                         )
             else:
-                apply_decisions(results, correction=self.session.settings.correction)
+                settings = self.session.settings
+                apply_decisions(results, settings.correction, settings.seed_base)
                 flag_optional_stopping(results, self._recorded())
         settle_partial(results)
         return results

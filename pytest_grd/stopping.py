@@ -26,12 +26,23 @@ if TYPE_CHECKING:
     from .stats.rules import DecisionRule
     from .stats.sequential import SequentialResult
 
-__all__ = ["SequentialProblem", "decide_sequentially", "not_needed", "sequential_settled"]
+__all__ = [
+    "NoSeedYet",
+    "SequentialProblem",
+    "decide_sequentially",
+    "not_needed",
+    "sequential_settled",
+]
 
 
 class SequentialProblem(Exception):
     """The seeds so far cannot be read as evidence (a failed or doubtful seed,
     a missing metric): the decision is INCONCLUSIVE with this reason."""
+
+
+class NoSeedYet(SequentialProblem):
+    """The first seed (of both arms) has not reported yet: nothing to decide,
+    and nothing wrong (under xdist, later seeds may report first)."""
 
 
 def _by_seed(cases: Sequence[CaseRecord], metric: str, label: str) -> dict[int, float]:
@@ -73,18 +84,23 @@ def decide_sequentially(
     min_seeds: int,
     max_seeds: int,
     family_size: int = 1,
+    seed_base: int = 0,
 ) -> SequentialResult:
     """The decision of a sequential hypothesis on the seeds reported so far,
-    made at the first seed count where it is decided (see module docstring)."""
+    made at the first seed count where it is decided (see module docstring).
+    Its seeds are ``seed_base``, ``seed_base + 1``, ...: the evidence is the
+    run of those that have reported, in that order, up to the first gap."""
     from .stats.sequential import decide_sequential
 
     label = cases[0].hypothesis if cases else "hypothesis"
     if reference is None and isinstance(rule.than, str):
         raise SequentialProblem(f"baseline hypothesis {rule.than!r} did not run in this session")
-    seeds = sorted({c.seed for c in [*cases, *(reference or [])] if c.seed is not None})
+    seeds = range(seed_base, seed_base + max_seeds)
     new = _by_seed(cases, rule.metric, label)
     base = _by_seed(reference, rule.metric, f"baseline {rule.than}") if reference else None
     xs, ys = _prefix(new, base, seeds)
+    if not xs:
+        raise NoSeedYet(f"{label}: no seed has reported in both arms yet")
     kwargs: dict[str, Any] = {
         "alternative": rule.alternative,
         "min_effect": rule.min_effect,
@@ -107,7 +123,9 @@ def decide_sequentially(
     return result
 
 
-def sequential_settled(by_hypothesis: Mapping[str, Sequence[CaseRecord]]) -> dict[str, str]:
+def sequential_settled(
+    by_hypothesis: Mapping[str, Sequence[CaseRecord]], seed_base: int = 0
+) -> dict[str, str]:
     """Hypothesis id -> reason for every sequential hypothesis (and reference
     arm) whose further seeds are not needed, on the records so far."""
     from .stats.rules import DecisionRule, RuleError
@@ -128,8 +146,11 @@ def sequential_settled(by_hypothesis: Mapping[str, Sequence[CaseRecord]]) -> dic
                 rule,
                 min_seeds=first.min_seeds,
                 max_seeds=first.hypothesis_cases or len(cases),
+                seed_base=seed_base,
                 family_size=first.family_size or 1,
             )
+        except NoSeedYet:
+            continue
         except (RuleError, SequentialProblem, ValueError) as exc:
             decided[hid] = f"{hid} cannot be decided any more ({exc})"
             continue

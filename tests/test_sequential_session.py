@@ -17,7 +17,7 @@ def pytest_grd_session_results(results, config, session):
 """
 
 EARLY = """
-import os, random, pytest
+import os, random, time, pytest
 import pytest_grd as grd
 
 def _acc(seed, mean):
@@ -26,6 +26,9 @@ def _acc(seed, mean):
 def _mark(name, seed):
     with open(os.path.join(os.environ["GRD_MARKS"], f"{name}-{seed}"), "w"):
         pass
+    # A seed takes a moment, as training does: the controller has time to
+    # tell the workers that the later seeds are not needed.
+    time.sleep(0.2)
 
 @pytest.mark.hypothesis("ref", claim="the reference arm", seeds="auto", max_seeds=30)
 def test_ref(grd_case, grd_seed):
@@ -34,7 +37,7 @@ def test_ref(grd_case, grd_seed):
 
 @pytest.mark.hypothesis(
     "hyp_big", claim="the big model beats the reference by 0.05", seeds="auto", max_seeds=30,
-    decide=grd.greater("acc", than="ref", min_effect=0.05, bounds=(0, 1), paired=True),
+    decide=grd.greater("acc", than="ref", min_effect=0.05, sigma=0.05, paired=True),
 )
 def test_big(grd_case, grd_seed):
     _mark("big", grd_seed)
@@ -204,3 +207,28 @@ def test_paired_fixed_n_comparison_uses_per_seed_differences(
     assert results["hyp_unpaired"]["verdict"] == "INCONCLUSIVE"
     assert results["hyp_paired"]["verdict"] == "VALIDATED"
     assert "paired" in results["hyp_paired"]["stats"]["rule"]
+
+
+def test_the_decision_reads_seeds_in_order_up_to_the_first_gap() -> None:
+    # Under xdist, seed 3 may report before seed 2: the evidence is seeds
+    # 0, 1 (the run before the gap), never 0, 1, 3.
+    from pytest_grd.record import CaseRecord
+    from pytest_grd.stats.rules import greater
+    from pytest_grd.stopping import NoSeedYet, decide_sequentially
+    from pytest_grd.verdict import Verdict
+
+    def case(hid: str, seed: int, acc: float) -> CaseRecord:
+        return CaseRecord(
+            hypothesis=hid, nodeid=f"t.py::x[seed{seed}]", name=f"{hid}[seed={seed}]",
+            seed=seed, verdict=Verdict.MEASURED, metrics={"acc": acc}, sequential=True,
+        )  # fmt: skip
+
+    rule = greater("acc", than="ref", min_effect=0.05, sigma=0.05, paired=True)
+    new = [case("hyp", s, 0.95) for s in (0, 1, 3)]
+    ref = [case("ref", s, 0.70) for s in (0, 1, 2, 3)]
+    result = decide_sequentially(new, ref, rule, min_seeds=3, max_seeds=10)
+    assert result.n == 2 and not result.decided  # seed 3 waits for seed 2
+    result = decide_sequentially([*new, case("hyp", 2, 0.94)], ref, rule, min_seeds=3, max_seeds=10)
+    assert result.decided and result.verdict == "VALIDATED" and result.n == 3
+    with pytest.raises(NoSeedYet):  # seed 0 of the reference has not reported
+        decide_sequentially(new, ref[1:], rule, min_seeds=3, max_seeds=10)

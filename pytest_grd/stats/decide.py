@@ -133,7 +133,9 @@ class _Pending:
     rejected: list[CaseRecord]
 
 
-def apply_decisions(results: list[HypothesisResult], correction: str = "holm") -> None:
+def apply_decisions(
+    results: list[HypothesisResult], correction: str = "holm", seed_base: int = 0
+) -> None:
     """Decide every hypothesis in ``results`` that carries a decision rule,
     in place.  ``correction`` is ``holm``, ``bh`` or ``none``."""
     by_id = {r.id: r for r in results}
@@ -148,7 +150,7 @@ def apply_decisions(results: list[HypothesisResult], correction: str = "holm") -
         if data is None or result.partial:
             continue  # a partial one is settled INCONCLUSIVE by pytest_grd.evidence
         if any(c.sequential for c in result.cases):
-            _decide_sequential(result, by_id, data)
+            _decide_sequential(result, by_id, data, seed_base)
             continue
         rule: DecisionRule | None = None
         try:
@@ -210,7 +212,10 @@ def family_of(result: HypothesisResult) -> tuple[str, int]:
 
 
 def _decide_sequential(
-    result: HypothesisResult, by_id: dict[str, HypothesisResult], data: dict[str, Any]
+    result: HypothesisResult,
+    by_id: dict[str, HypothesisResult],
+    data: dict[str, Any],
+    seed_base: int,
 ) -> None:
     """``seeds="auto"``: the anytime-valid decision, at the seed count where
     it was made (see :mod:`pytest_grd.stopping`)."""
@@ -230,6 +235,7 @@ def _decide_sequential(
             min_seeds=first.min_seeds,
             max_seeds=result.collected,
             family_size=family_of(result)[1] or 1,
+            seed_base=seed_base,
         )
     except (RuleError, SequentialProblem, ValueError) as exc:
         reason = f"INCONCLUSIVE: {exc}"
