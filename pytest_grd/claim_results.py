@@ -33,15 +33,15 @@ DECISION_ATTR = "grd_decision"
 def decision_nodeid(result: HypothesisResult) -> str:
     """``<file>::<hypothesis id>``, the file being that of the hypothesis's
     first case (its cases are declared in one place)."""
-    first = min(result.cases, key=lambda c: c.nodeid)
-    return f"{first.nodeid.split('::', 1)[0]}::{result.id}"
+    return f"{_location(result)[0]}::{result.id}"
 
 
-def _location(result: HypothesisResult, nodeid: str) -> tuple[str, int | None, str]:
+def _location(result: HypothesisResult) -> tuple[str, int | None, str]:
+    """pytest's ``(file, 0-based line, name)`` of a decision: its first case's."""
     first = min(result.cases, key=lambda c: c.nodeid)
     line = first.location.rpartition(":")[2]
     lineno = int(line) - 1 if line.isdigit() else None
-    return nodeid.split("::", 1)[0], lineno, result.id
+    return first.nodeid.split("::", 1)[0], lineno, result.id
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,8 @@ class DecisionFailure:
 
 
 def _reports(result: HypothesisResult, stats_text: str) -> list[pytest.TestReport]:
-    nodeid = decision_nodeid(result)
-    location = _location(result, nodeid)
+    location = _location(result)
+    nodeid = f"{location[0]}::{result.id}"
     now = time.time()
     passed = result.verdict is Verdict.VALIDATED
     longrepr = (

@@ -16,6 +16,7 @@ from .record import CaseRecord, HypothesisResult
 from .verdict import Verdict
 
 __all__ = [
+    "DEFAULT_FAMILY",
     "evidence_of_failed",
     "flag_optional_stopping",
     "mark_partial",

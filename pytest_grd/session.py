@@ -91,7 +91,6 @@ class GrdSession:
             workerinput.get("grd_session_id") if workerinput else None
         ) or uuid.uuid4().hex
         self.scale = settings.scale
-        self._stop_file: str | None = workerinput.get("grd_stop_file") if workerinput else None
         #: Which node declares which hypothesis (markers parsed once).
         self.registry = HypothesisRegistry()
         #: Records received on the controller (or the only process), and the

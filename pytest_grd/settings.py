@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     import pytest
 
 __all__ = [
-    "CORRECTIONS",
     "DEFAULT_SCALE",
     "IniSource",
     "SettingError",
@@ -45,8 +44,6 @@ __all__ = [
     "seed_values",
 ]
 
-#: Multiple-comparison corrections a session may ask for (ini ``grd_correction``).
-CORRECTIONS = ("holm", "bh", "none")
 DEFAULT_SCALE = "full"
 
 
@@ -135,7 +132,10 @@ def resolve_experiment(ini: str | None, rootdir: Path) -> str:
 
 
 def resolve_correction(raw: Any, where: str = "ini grd_correction") -> str:
-    """``holm`` (default), ``bh`` or ``none``."""
+    """``holm`` (default), ``bh`` or ``none`` (the names
+    :mod:`pytest_grd.stats.multiple` knows)."""
+    from .stats.multiple import CORRECTIONS
+
     value = _text(raw).lower() or "holm"
     if value not in CORRECTIONS:
         raise SettingError(f"{where} must be one of {', '.join(CORRECTIONS)}, got {raw!r}")

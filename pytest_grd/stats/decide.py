@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..evidence import DEFAULT_FAMILY
 from ..record import CaseRecord, HypothesisResult
 from ..verdict import Verdict
 from .engine import analyse
@@ -258,7 +259,7 @@ def _decide_sequential(
             "seeds_used": outcome.n,
             "max_seeds": result.collected,
             "seeds_saved": len(result.cases) - len(result.evidence),
-            "family": family_of(result)[0] or "session",
+            "family": family_of(result)[0] or DEFAULT_FAMILY,
             "family_size": family_of(result)[1] or 1,
             "rule": repr(rule),
             "rule_text": rule.describe(),
@@ -298,7 +299,7 @@ def _settle_family(pending: list[_Pending], method: str, name: str, family: int)
             {
                 "decision": verdict.value,
                 "reason": reason,
-                "family": name or "session",
+                "family": name or DEFAULT_FAMILY,
                 "rule": repr(item.rule),
                 "rule_text": item.rule.describe(),
             }
