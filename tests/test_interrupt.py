@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -72,6 +73,8 @@ def test_interrupted_sweep_is_never_validated_and_keeps_every_started_case(
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group, as a terminal's job
     )
+    stop_files = Path(tempfile.gettempdir()).glob
+    before = set(stop_files("pytest-grd-stop-*"))
     try:
         _wait_for(lambda: len(_marks(marks, "end")) >= 2, timeout=90)
         signalled = time.time()
@@ -79,6 +82,12 @@ def test_interrupted_sweep_is_never_validated_and_keeps_every_started_case(
             os.killpg(proc.pid, signal.SIGINT)
         else:
             os.kill(proc.pid, signal.SIGINT)
+        # An xdist controller tells its workers by a stop file, as soon as
+        # its Ctrl-C handler runs: on a loaded machine that can be a moment
+        # after the signal, so "after the signal" counts from the file.
+        while proc.poll() is None and not set(stop_files("pytest-grd-stop-*")) - before:
+            time.sleep(0.01)
+        told = max(signalled, time.time()) if proc.poll() is None else signalled
         out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -86,9 +95,9 @@ def test_interrupted_sweep_is_never_validated_and_keeps_every_started_case(
     text = out.decode(errors="replace")
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, text
     started = _marks(marks, "start")
-    # No case starts after the signal (a little slack for one already
-    # handed to its worker when the signal arrived).
-    late = {i: t - signalled for i, t in started.items() if t > signalled + 0.5}
+    # No case starts after the workers were told (a little slack for one
+    # already past its check when the file appeared).
+    late = {i: t - told for i, t in started.items() if t > told + 0.5}
     assert late == {}, text
     assert len(started) < 8, text
     report = json.loads((pytester.path / "grd-report" / "report.json").read_text())
