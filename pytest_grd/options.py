@@ -16,6 +16,10 @@ HELP = {
     "tracking_uri": "MLflow tracking URI (order: --grd-tracking-uri, ini grd_tracking_uri, "
     "MLFLOW_TRACKING_URI, then sqlite:///<rootdir>/mlflow.db).",
     "no_tracking": "do not log cases to MLflow (verdicts, records and reports still work).",
+    "offline": "journal the runs under .grd/journal without sending them to the store; "
+    "`grd sync` sends them later (--grd-offline, else ini grd_offline, GRD_OFFLINE=1).",
+    "tracking_timeout": "seconds the session waits, at most, on the tracking store: a lock, "
+    "a request, the end-of-session send (ini grd_tracking_timeout, default 10).",
     "seeds": "run every hypothesis with N seeds, overriding seeds= on markers.",
     "seed_base": "first seed of a seeds= expansion (default 0).",
     "gpus": "run one xdist worker per GPU: auto, none or ids such as 0,1 "
@@ -61,6 +65,10 @@ def add_options(parser: pytest.Parser) -> None:
         help=HELP["no_tracking"],
     )  # fmt: skip
     group.addoption(
+        "--grd-offline", dest="grd_offline", action="store_true", default=False,
+        help=HELP["offline"],
+    )  # fmt: skip
+    group.addoption(
         "--grd-seeds", dest="grd_seeds", type=int, default=None, metavar="N", help=HELP["seeds"]
     )
     group.addoption(
@@ -88,6 +96,8 @@ def add_options(parser: pytest.Parser) -> None:
     )  # fmt: skip
     parser.addini("grd_experiment", HELP["experiment"])
     parser.addini("grd_tracking_uri", HELP["tracking_uri"])
+    parser.addini("grd_offline", HELP["offline"], type="bool", default=False)
+    parser.addini("grd_tracking_timeout", HELP["tracking_timeout"], default="10")
     parser.addini("grd_gpus", HELP["gpus"])
     parser.addini("grd_scale", HELP["scale"], default="full")
     parser.addini("grd_scales", HELP["scales"], default="")

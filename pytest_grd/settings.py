@@ -175,11 +175,13 @@ def _resolve_scale(option: Any, ini: Any, scales: tuple[str, ...]) -> str:
     return value
 
 
-def _resolve_timeout(option: Any, ini: Any) -> float:
+def _resolve_timeout(
+    option: Any, ini: Any, name: str = "notebook_timeout", default: str = "600"
+) -> float:
     source, raw = (
-        ("--grd-notebook-timeout", option)
+        (f"--grd-{name.replace('_', '-')}", option)
         if option is not None
-        else ("ini grd_notebook_timeout", _text(ini) or "600")
+        else (f"ini grd_{name}", _text(ini) or default)
     )
     try:
         value = float(raw)
@@ -272,6 +274,10 @@ class Settings:
     tracking: bool = True
     tracking_uri: str = ""
     tracking_uri_source: str = "default"
+    #: ``--grd-offline``: journal runs, send them with ``grd sync`` later.
+    tracking_offline: bool = False
+    #: ini ``grd_tracking_timeout``: the longest wait on the store, in seconds.
+    tracking_timeout: float = 10.0
     experiment: str = "pytest-grd"
     env_allowlist: tuple[str, ...] = ()
     #: ``--grd-gpus`` or ini ``grd_gpus`` (raw; parsed by the sweep plugin
@@ -363,6 +369,12 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
         tracking=not src.option("grd_no_tracking"),
         tracking_uri=uri,
         tracking_uri_source=uri_source,
+        tracking_offline=bool(src.option("grd_offline"))
+        or bool(src.ini("grd_offline"))
+        or env.get("GRD_OFFLINE", "").lower() in ("1", "true", "yes"),
+        tracking_timeout=_resolve_timeout(
+            None, src.ini("grd_tracking_timeout"), "tracking_timeout", "10"
+        ),
         experiment=resolve_experiment(_text(src.ini("grd_experiment")), root),
         env_allowlist=_lines(src.ini("grd_env_allowlist")),
         gpus=gpus_option if gpus_option is not None else (_text(src.ini("grd_gpus")) or None),

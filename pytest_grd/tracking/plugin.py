@@ -1,27 +1,32 @@
-"""Tracking plugin: opens and closes the MLflow run of every case.
+"""Tracking plugin: every case's run goes to a local journal first, and one
+writer per session sends the journal to MLflow.
 
-Registered in every session but cheap: mlflow is imported (through
-:mod:`pytest_grd.tracking.store`) only once the session has collected a
-hypothesis, or, on an xdist controller, once a worker reports a tracked run.
+Registered in every session but cheap: nothing is imported or written until
+the session has collected a hypothesis.  Life of a session's runs:
 
-Life of a session's runs:
-
-* ``pytest_collection_finish`` (each process that collected hypotheses, before
-  xdist hears that collection is done): the store, the experiment and one
-  parent run per hypothesis are prepared under an inter-process lock;
+* ``pytest_collection_finish`` (each process that collected hypotheses): a
+  server URI is checked (one line if it does not answer), and the process's
+  journal is opened under ``.grd/journal/<session>/``; the controller (the
+  only process, or the xdist controller once a worker has collected) takes
+  the session's lock and starts the writer process (:mod:`.background`);
 * ``pytest_grd_case_started`` / ``pytest_grd_case_finished`` (where the case
-  runs): the case's child run is opened, then flushed, tagged with its verdict
-  and ended;
-* on the controller, ``pytest_grd_case_record`` fails the run of a case whose
-  worker crashed and ``pytest_grd_session_results`` ends the parents with the
-  rolled-up verdict;
-* ``pytest_sessionfinish``: runs still open (an interrupted session) are KILLED.
+  runs): the case's ``open`` and ``close`` lines, with what the test logged in
+  between, no MLflow import (unless the test uses MLflow itself: :mod:`.live`);
+* on the controller, ``pytest_grd_case_record`` journals the end of a case
+  whose worker crashed, and ``pytest_grd_session_results`` the end of each
+  hypothesis's parent run, then waits (at most ``grd_tracking_timeout``) for
+  the writer, fills the run ids into the records for the report, and prunes
+  the journal once the store has all of it;
+* ``pytest_terminal_summary``: one line when runs are left in the journal,
+  with how to send them (``grd sync``).
 """
 
 from __future__ import annotations
 
-import importlib
-import threading
+import os
+import shutil
+import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -29,13 +34,18 @@ import pytest
 from ..keys import CASE_KEY
 from ..session import get_session
 from ..settings import get_settings
+from ..text import one_line
 from ..verdict import Verdict
+from .journal import MAIN, Journal, SessionLock, parent_key, run_key, session_dir, write_json
+from .settings import redact_uri
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..case import Case
     from ..record import CaseRecord, HypothesisResult
-    from .settings import TrackingSettings
-    from .store import TrackingStore
+    from .background import BackgroundWriter, WriterOutcome
+    from .writer import CaseRunWriter, RunTarget
 
 __all__ = ["TrackingPlugin"]
 
@@ -50,44 +60,100 @@ class TrackingPlugin:
         self.grd_settings = get_settings(config)
         self.enabled: bool = self.grd_settings.tracking
         self.is_worker = self.grd_settings.is_worker
-        #: Set once this process tracks (prepared a store, or, on an xdist
-        #: controller, needs one to close runs).
-        self.store: TrackingStore | None = None
-        #: Parent runs prepared by xdist workers (from ``workeroutput``).
-        self.worker_parents: dict[str, str] = {}
-        #: Parent runs already ended on this controller.
-        self._ended: set[str] = set()
-        #: Parent runs that could not be ended (for the terminal line).
-        self._parent_errors: list[str] = []
-        #: Background import of MLflow on an xdist controller.
-        self._warmup: threading.Thread | None = None
+        self.uri = self.grd_settings.tracking_uri
+        #: Set once this process runs cases to track.
+        self.target: RunTarget | None = None
+        self.common_tags: dict[str, str] = {}
+        #: Cases open in this process, by node id; the last one closed.
+        self.open: dict[str, CaseRunWriter] = {}
+        self.last_closed: CaseRunWriter | None = None
+        #: Controller: the session's journal folder, lock, writer, outcome.
+        self.directory: Path | None = None
+        self.lock: SessionLock | None = None
+        self.writer: BackgroundWriter | None = None
+        self.outcome: WriterOutcome | None = None
+        self._main_journal: Journal | None = None
+        self._finished = False
 
-    # -- settings and store --------------------------------------------------
+    @property
+    def session_id(self) -> str:
+        return get_session(self.config).session_id
 
-    def settings(self) -> TrackingSettings:
-        """Where runs go, resolved in the documented order."""
-        from .settings import TrackingSettings
+    # -- session start -------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Open this process's journal (and, on the controller, start the
+        writer) before any case runs and before xdist hears of the collection."""
+        if not self.enabled or self.config.option.collectonly:
+            return
+        if not any(CASE_KEY in item.stash for item in session.items):
+            return  # no hypothesis: no journal, no writer
+        from .settings import TrackingUnavailable, check_reachable
+
+        if not self.grd_settings.tracking_offline:
+            try:
+                check_reachable(self.uri)
+            except TrackingUnavailable as exc:
+                if not self.is_worker:
+                    raise pytest.UsageError(f"{exc}, or --grd-offline") from None
+                # A worker asks the controller to stop, which prints the
+                # reason once (xdist turns a worker's shouldstop into the session's).
+                session.shouldstop = str(exc)
+                session.items[:] = []
+                return
+        self._open_journal()
+        if not self.is_worker:
+            self._start_session()
+
+    def _open_journal(self) -> None:
+        from .tags import env_tags, git_tags, process_tags
+        from .writer import RunTarget
 
         s = self.grd_settings
-        return TrackingSettings(
-            uri=s.tracking_uri,
-            source=s.tracking_uri_source,
-            experiment=s.experiment,
-            env_allowlist=s.env_allowlist,
+        directory = session_dir(s.rootpath, self.session_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        journal = Journal(directory, s.worker_id or MAIN)
+        if not self.is_worker:
+            self._main_journal = journal
+        self.target = RunTarget(
+            journal, self.uri, s.experiment, self.session_id, s.tracking_timeout
         )
+        self.common_tags = {
+            **process_tags(s.worker_id, self.session_id),
+            **git_tags(s.rootpath),
+            **env_tags(s.env_allowlist, os.environ),
+        }
 
-    def _new_store(self) -> TrackingStore:
-        from .store import TrackingStore
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """xdist controller: a worker that collected hypotheses made the
+        session's journal folder; start the writer now, while cases run."""
+        root = self.grd_settings.rootpath
+        if self.enabled and self.directory is None and session_dir(root, self.session_id).is_dir():
+            self._start_session()
 
-        grd = get_session(self.config)
-        return TrackingStore(
-            self.settings(), self.config.rootpath, self.grd_settings.worker_id, grd.session_id
+    def _start_session(self) -> None:
+        from .background import BackgroundWriter
+
+        s = self.grd_settings
+        self.directory = session_dir(s.rootpath, self.session_id)
+        self.lock = SessionLock(self.directory)
+        self.lock.acquire()
+        write_json(
+            self.directory / "session.json",
+            {
+                "session_id": self.session_id,
+                "uri": redact_uri(self.uri),
+                "experiment": s.experiment,
+                "started": time.time(),
+                "meta": self._session_meta(),
+            },
         )
-
-    def _controller_store(self) -> TrackingStore:
-        if self.store is None:
-            self.store = self._new_store()
-        return self.store
+        if not s.tracking_offline:
+            self.writer = BackgroundWriter(
+                self.directory, self.session_id, self.uri, s.experiment, s.tracking_timeout
+            )
 
     def _session_meta(self) -> str:
         """The session's report header (command, git state, machine,
@@ -96,13 +162,13 @@ class TrackingPlugin:
         import json
 
         from ..report.meta import collect_meta
-        from ..tracking.tags import MAX_TAG_VALUE
+        from .tags import MAX_TAG_VALUE
 
         meta = collect_meta(
             self.config.invocation_params.args,
             self.config.rootpath,
             scale=self.grd_settings.scale,
-            session_id=get_session(self.config).session_id,
+            session_id=self.session_id,
         )
         text = json.dumps(meta, sort_keys=True, default=str)
         if len(text) > MAX_TAG_VALUE:  # the package list is what grows
@@ -110,173 +176,231 @@ class TrackingPlugin:
             text = json.dumps(meta, sort_keys=True, default=str)
         return text if len(text) <= MAX_TAG_VALUE else ""
 
-    # -- session start -------------------------------------------------------
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """Prepare the store and this session's parent runs before any case
-        runs (and, under xdist, before the worker reports its collection)."""
-        if not self.enabled or self.config.option.collectonly:
-            return
-        hypotheses: dict[str, str] = {}
-        for item in session.items:
-            case: Case | None = item.stash.get(CASE_KEY, None)
-            if case is not None:
-                hypotheses.setdefault(case.record.hypothesis, case.record.claim)
-        if not hypotheses:
-            return  # no hypothesis: no mlflow import, no store
-        from .settings import TrackingUnavailable, check_reachable
-
-        try:
-            # A dead server is reported before the ~2 s of importing mlflow.
-            check_reachable(self.settings().uri)
-            store = self._new_store()
-            store.session_meta = self._session_meta()
-            store.prepare(hypotheses, self.grd_settings.scale)
-        except TrackingUnavailable as exc:
-            if not self.is_worker:
-                raise pytest.UsageError(str(exc)) from None
-            # A worker cannot end the session with a usage error: it runs
-            # nothing and asks the controller to stop, which prints the reason
-            # once (xdist turns a worker's shouldstop into the session's).
-            session.shouldstop = str(exc)
-            session.items[:] = []
-            return
-        self.store = store
-
     # -- cases ---------------------------------------------------------------
 
     def pytest_grd_case_started(self, item: pytest.Item, case: Case) -> None:
-        """Open the case's run under its hypothesis's parent run."""
-        if self.store is None:
+        """Journal the case's ``open`` line; give ``grd_run`` its writer."""
+        target = self.target
+        if target is None:
             return
         from .run import run_for_case
+        from .tags import case_params, case_tags
+        from .writer import CaseRunWriter
 
-        writer = self.store.open_case(case.record)
-        if writer is not None:
-            run_for_case(case).attach(writer)
+        record = case.record
+        record.tracking_uri = redact_uri(self.uri)
+        key = run_key(self.session_id, item.nodeid)
+        entry: dict[str, Any] = {
+            "op": "open",
+            "key": key,
+            "hyp": record.hypothesis,
+            "claim": record.claim,
+            "scale": record.scale,
+            "name": record.name,
+            "start": int((record.started_at or time.time()) * 1000),
+            "tags": {**self.common_tags, **case_tags(record)},
+            "params": case_params(record),
+        }
+        writer = CaseRunWriter(target, record, key, entry)
+        run_for_case(case).attach(writer)
+        self.open[item.nodeid] = writer
+        if "mlflow" in sys.modules and not self.grd_settings.tracking_offline:
+            # The test or its training code may log through MLflow's own API:
+            # the case's run must exist and be active before it does.
+            try:
+                writer.bind()
+            except Exception as exc:
+                record.extra["tracking_error"] = one_line(f"live run not made: {exc}", 300)
 
     def pytest_grd_case_finished(self, item: pytest.Item, case: Case) -> None:
-        """Flush the case's buffer, tag its verdict, log its data lineage, end its run."""
-        store = self.store
-        if store is None or case.record.run_id is None:
-            return
-        writer = store.open_runs.get(case.record.run_id)
+        """Journal the case's ``close`` line: the rest of its buffer, its
+        verdict, its record and data lineage (fsync'd)."""
+        writer = self.open.pop(item.nodeid, None)
         if writer is None:
-            # Already closed: a teardown error turned a decided case
+            # Closed already: a teardown error turned a decided case
             # INCONCLUSIVE afterwards; the run follows its record.
-            if case.record.extra.get("teardown_error"):
-                store.fail_run(case.record)
+            last = self.last_closed
+            if (
+                last is not None
+                and last.record is case.record
+                and case.record.extra.get("teardown_error")
+            ):
+                self._close(last, _FAILED)
             return
         record = case.record
-        status = (
-            _FAILED if record.verdict is Verdict.INCONCLUSIVE and record.is_error else _FINISHED
-        )
-        store.close_case(writer, status)
+        failed = record.verdict is Verdict.INCONCLUSIVE and record.is_error
+        self._close(writer, _FAILED if failed else _FINISHED)
+
+    def _close(self, writer: CaseRunWriter, status: str) -> None:
+        from .tags import verdict_tags
+
+        record = writer.record
+        try:
+            writer.close(status, verdict_tags(record.verdict, record.reason))
+        except OSError as exc:  # a full disk: the verdict stands, the run is lost
+            record.extra["tracking_error"] = one_line(f"not journaled: {exc}", 300)
+        self.last_closed = writer
+
+    def _close_open(self, reason: str) -> None:
+        """Cases still open (an interrupted session): INCONCLUSIVE, KILLED."""
+        for writer in list(self.open.values()):
+            writer.record.verdict = Verdict.INCONCLUSIVE
+            writer.record.reason = reason
+            self._close(writer, _KILLED)
+        self.open.clear()
 
     # -- controller ----------------------------------------------------------
 
+    def _journal(self) -> Journal | None:
+        if self.directory is None:
+            return None
+        if self._main_journal is None:
+            self._main_journal = Journal(self.directory, MAIN)
+        return self._main_journal
+
     def pytest_grd_case_record(self, record: CaseRecord, config: pytest.Config) -> None:
-        """A worker died during this case: its run is FAILED, INCONCLUSIVE.
-
-        On an xdist controller, the first record also means runs must be
-        closed at the end: MLflow is imported now, in the background while the
-        workers run the other cases, instead of on the session's critical path."""
-        if not self.enabled:
+        """A worker died during this case: its run ends FAILED, INCONCLUSIVE."""
+        journal = self._journal() if self.enabled else None
+        if journal is None or not record.extra.get("crashed"):
             return
-        if not self.is_worker and self.store is None and self._warmup is None:
-            self._warmup = threading.Thread(
-                target=importlib.import_module,
-                args=("pytest_grd.tracking.store",),
-                name="grd-mlflow-import",
-                daemon=True,
-            )
-            self._warmup.start()
-        if not record.extra.get("crashed") or not record.run_id:
-            return
-        self._controller_store().fail_run(record)
+        from .tags import case_tags, record_tags, verdict_tags
 
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        """Collect the parent runs a worker prepared (even if none of its
-        cases finished, the controller must end them)."""
-        output = getattr(node, "workeroutput", None) or {}
-        data = output.get("grd_tracking") or {}
-        for hypothesis, run_id in (data.get("parents") or {}).items():
-            self.worker_parents.setdefault(str(hypothesis), str(run_id))
+        journal.append(
+            {
+                "op": "fail",
+                "key": run_key(self.session_id, record.nodeid),
+                "hyp": record.hypothesis,
+                "claim": record.claim,
+                "scale": record.scale,
+                "name": record.name,
+                "status": _FAILED,
+                "end": int(time.time() * 1000),
+                "create_tags": {**self.common_tags, **case_tags(record)},
+                "tags": {**verdict_tags(record.verdict, record.reason), **record_tags(record)},
+            }
+        )
 
     def pytest_grd_session_results(
         self, results: list[HypothesisResult], config: pytest.Config, session: pytest.Session
     ) -> None:
-        """End each hypothesis's parent run with its verdict, counts and stats."""
+        """Journal the end of each parent run, then let the writer finish."""
         if not self.enabled:
             return
-        parents = self._known_parents()
+        self._close_open("session interrupted")
+        journal = self._journal()
+        if journal is not None:
+            from .tags import result_tags
+
+            status = _KILLED if _interrupted(session) else _FINISHED
+            now = int(time.time() * 1000)
+            for result in results:
+                metrics, tags = result_tags(result)
+                journal.append(
+                    {
+                        "op": "end_parent",
+                        "hyp": result.id,
+                        "claim": result.claim,
+                        "scale": self.grd_settings.scale,
+                        "status": status,
+                        "end": now,
+                        "metrics": [[k, v, now, 0] for k, v in metrics.items()],
+                        "tags": tags,
+                    }
+                )
+        self._finish(results)
+
+    def _finish(self, results: list[HypothesisResult]) -> None:
+        """Close the journal, wait for the writer, fill in run ids, prune."""
+        if self._finished:
+            return
+        self._finished = True
+        journal = self._journal()
+        if journal is None or self.directory is None:
+            return
+        journal.append({"op": "session_end"}, sync=True)
+        if self.writer is not None:
+            self.outcome = self.writer.finish()
+            self._fill_ids(results)
+        if self.lock is not None:
+            self.lock.release()
+        if self.outcome is not None and self.outcome.pending == 0:
+            journal.close()
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def _fill_ids(self, results: list[HypothesisResult]) -> None:
+        """Records and results learn the run ids the writer made (for the report)."""
+        from .registry import RunRegistry
+
+        if self.directory is None or self.outcome is None:
+            return
+        registry = RunRegistry(self.directory, self.uri)
+        registry.refresh()
+        notes = self.outcome.notes
+        shown = redact_uri(self.uri)
         for result in results:
-            run_id = result.parent_run_id or parents.get(result.id)
-            if run_id is None or run_id in self._ended:
-                continue
-            self._end_parent(run_id, result, _KILLED if _interrupted(session) else _FINISHED)
-
-    def _known_parents(self) -> dict[str, str]:
-        parents = dict(self.worker_parents)
-        if self.store is not None:
-            parents.update(self.store.parents)
-        return parents
-
-    def _end_parent(self, run_id: str, result: HypothesisResult | None, status: str) -> None:
-        self._ended.add(run_id)
-        store = self._controller_store()
-        if not store.end_parent(run_id, result, status):
-            name = result.id if result is not None else run_id
-            self._parent_errors.append(f"{name} (parent)")
+            parent = registry.runs.get(parent_key(self.session_id, result.id))
+            result.parent_run_id = result.parent_run_id or parent
+            for record in result.cases:
+                key = run_key(self.session_id, record.nodeid)
+                record.run_id = record.run_id or registry.runs.get(key)
+                record.parent_run_id = record.parent_run_id or parent
+                record.experiment_id = record.experiment_id or self.outcome.experiment_id
+                record.tracking_uri = record.tracking_uri or shown
+                if key in notes:
+                    done = "partly logged" if record.run_id else "not logged"
+                    record.extra.setdefault("tracking_error", f"{done} to {shown}: {notes[key]}")
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        """KILL runs left open; end parents that got no verdict; tell the
-        controller which parents a worker prepared."""
+        """Close what is still open; on the controller, finish the journal
+        even when no result was rolled up (nothing ran, or interrupted early)."""
         if not self.enabled:
             return
-        store = self.store
-        if store is not None and store.open_runs:
-            store.kill_open_runs()
-        if self.is_worker:
-            if store is not None:
-                self.config.workeroutput["grd_tracking"] = {  # type: ignore[attr-defined]
-                    "parents": dict(store.parents),
-                    "error": store.error,
-                }
+        self._close_open("session interrupted")
+        if self.target is not None and self.is_worker:
+            self.target.journal.close()
             return
-        # Parents no result ended: no case of theirs finished (interrupted,
-        # -x, or every case lost with a crashed worker).
-        for run_id in self._known_parents().values():
-            if run_id not in self._ended:
-                self._end_parent(run_id, None, _KILLED)
+        self._finish(get_session(self.config).results)
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        """One line naming the runs that did not reach the store."""
-        if not self.enabled or self.is_worker:
+        """One line when runs are left in the journal, or were refused."""
+        if not self.enabled or self.is_worker or self.directory is None:
             return
+        tr = terminalreporter
         records = get_session(self.config).records
-        lost = [r for r in records if r.extra.get("tracking_error")]
-        names = [r.name for r in lost] + self._parent_errors
-        if not names:
+        refused = [r.name for r in records if r.extra.get("tracking_error")]
+        if self.grd_settings.tracking_offline:
+            tr.write_line(
+                f"grd tracking: offline; runs journaled in {self._shown_dir()}: "
+                f"send them with `grd sync`",
+                yellow=True,
+            )
             return
-        first = str(lost[0].extra["tracking_error"]) if lost else self._store_error()
-        shown = ", ".join(names[:20]) + (
-            f", ... ({len(names) - 20} more)" if len(names) > 20 else ""
-        )
-        terminalreporter.write_line(
-            f"grd tracking: {len(names)} run(s) {first}; verdicts are in this summary and "
-            f"the report: {shown}",
-            yellow=True,
-            bold=True,
-        )
+        outcome = self.outcome
+        if outcome is not None and outcome.pending:
+            tr.write_line(
+                f"grd tracking: {outcome.pending} run(s) pending, not yet in "
+                f"{redact_uri(self.uri)} ({outcome.error}); they are kept in "
+                f"{self._shown_dir()}: send them with `grd sync`; verdicts are in this "
+                "summary and the report",
+                yellow=True,
+                bold=True,
+            )
+        if refused:
+            first = next(str(r.extra["tracking_error"]) for r in records if r.name == refused[0])
+            shown = ", ".join(refused[:20]) + (
+                f", ... ({len(refused) - 20} more)" if len(refused) > 20 else ""
+            )
+            tr.write_line(f"grd tracking: {len(refused)} run(s) {first}: {shown}", yellow=True)
 
-    def _store_error(self) -> str:
-        store = self.store
-        return store.not_logged() if store is not None else "not logged"
+    def _shown_dir(self) -> str:
+        if self.directory is None:
+            return ""
+        try:
+            return str(self.directory.relative_to(self.config.invocation_params.dir))
+        except ValueError:
+            return str(self.directory)
 
 
 def _interrupted(session: pytest.Session) -> bool:

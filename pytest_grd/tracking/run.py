@@ -3,7 +3,8 @@
 Without tracking (``--grd-no-tracking``) it still records metrics, params,
 tags and artifact names into the case's record; with tracking, the tracking
 plugin gives it a writer (:class:`pytest_grd.tracking.writer.CaseRunWriter`)
-and what the test logs is buffered and sent in ``log_batch`` calls.
+and what the test logs is buffered and appended to the session's journal,
+which one writer per session sends to MLflow in ``log_batch`` calls.
 
 Every call is checked against MLflow's own rules (``mlflow.utils.validation``)
 before anything is buffered, with or without tracking, so that a study
@@ -36,9 +37,9 @@ MetricPoint = tuple[str, float, int, int]
 
 
 class RunWriter(Protocol):
-    """Where a tracked :class:`GrdRun` sends its buffer (the MLflow side)."""
+    """Where a tracked :class:`GrdRun` sends its buffer (the journal, and
+    the store for a live run)."""
 
-    run_id: str
     metrics: list[MetricPoint]
     params: dict[str, str]
     tags: dict[str, str]
@@ -85,18 +86,21 @@ class GrdRun:
 
     @property
     def run_id(self) -> str | None:
-        """The MLflow run id (``None`` without tracking)."""
+        """The MLflow run id: ``None`` without tracking, and until the run
+        is in the store (the session's writer sends it from the journal;
+        :attr:`client`, :attr:`mlflow` and :attr:`run` make it at once)."""
         return self._case.record.run_id
 
     @property
     def client(self) -> Any:
         """An ``mlflow.MlflowClient`` for the run's store (``None`` without
-        tracking); call :meth:`flush` first to read back what was logged."""
+        tracking).  Makes the case's run in the store now, so :attr:`run_id`
+        is set; call :meth:`flush` first to read back what was logged."""
         return self._writer.client if self._writer is not None else None
 
     @property
     def mlflow(self) -> Any:
-        """The ``mlflow`` module (imported on first use)."""
+        """The ``mlflow`` module, with the case's run active (with tracking)."""
         if self._writer is not None:
             return self._writer.mlflow
         import mlflow
@@ -107,10 +111,11 @@ class GrdRun:
     def run(self) -> Any:
         """The ``mlflow.entities.Run`` as stored now (flushes first); ``None``
         without tracking."""
-        if self._writer is None or self.run_id is None:
+        if self._writer is None:
             return None
+        client = self._writer.client
         self.flush()
-        return self._writer.client.get_run(self.run_id)
+        return client.get_run(self._case.record.run_id)
 
     # -- metrics -------------------------------------------------------------
 

@@ -1,17 +1,19 @@
-"""The MLflow side of tracking: the store, the parent runs, each case's run.
+"""The MLflow side of tracking: the store, its experiment, and the calls
+that replay a journal into it.
 
-Imports mlflow; imported only once a session has a hypothesis to track.
-Every MLflow call goes through :meth:`TrackingStore.call`, which turns a
-failure into a note on the record instead of an error in the test, and tells
-two failures apart:
+Imports mlflow; used by the session's one writer (:mod:`.writer_process`),
+by ``grd sync``, and by a case whose test reaches for live MLflow objects
+(:mod:`.live`).  Every MLflow call goes through :meth:`TrackingStore.call`,
+which turns a failure into a problem string instead of an exception, and
+tells two failures apart:
 
 * the store cannot be reached (connection refused or reset, a timeout,
   "database is locked", a 5xx from the server after its retries, an OSError
-  writing artifacts): this process stops talking to the store for the rest of
-  the session (a server that went away would otherwise cost its retry delays
-  on every later case) and the controller lists the runs that were not logged;
+  writing artifacts): :attr:`TrackingStore.error` is set and nothing more is
+  sent until the writer, after a pause, calls :meth:`TrackingStore.retry`;
+  what was not sent stays in the journal;
 * the store refused one request (an invalid value, a param changed, any 4xx):
-  only that case's run is marked, and logging goes on for the others.
+  only that run is marked, and replay goes on.
 
 A test's own bad call (a bad name, an over-long param, an artifact path out of
 the run) never gets here: :class:`~pytest_grd.tracking.run.GrdRun` raises it
@@ -20,24 +22,20 @@ at the call.
 
 from __future__ import annotations
 
-import json
 import os
-import time
 import warnings
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, TypeVar
 
-from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repo import verify_artifact_path
 from mlflow.tracking import MlflowClient
 
-from ..record import CaseRecord, HypothesisResult
-from ..verdict import Verdict
 from .faults import refused, short, unreachable
-from .preparation import initialized, interprocess_lock, quiet_store_setup
+from .preparation import initialized, quiet_store_setup
 from .query import search_all_runs
+from .registry import LockTimeout, locked
 from .run import MetricPoint
 from .settings import (
     TrackingSettings,
@@ -48,21 +46,9 @@ from .settings import (
     redact_uri,
     sqlite_path,
 )
-from .tags import (
-    ROLE_PARENT,
-    case_params,
-    case_tags,
-    env_tags,
-    git_tags,
-    parent_tags,
-    process_tags,
-    record_tags,
-    result_tags,
-    verdict_tags,
-)
-from .writer import METRICS_PER_BATCH, PARAMS_TAGS_PER_BATCH, CaseRunWriter
+from .writer import METRICS_PER_BATCH, PARAMS_TAGS_PER_BATCH
 
-__all__ = ["TrackingStore", "TrackingUnavailable", "CaseRunWriter", "RunStatusName"]
+__all__ = ["RunStatusName", "TrackingStore", "TrackingUnavailable"]
 
 T = TypeVar("T")
 
@@ -78,47 +64,31 @@ class TrackingStore:
     """One per process: the MLflow client, the experiment, the parent runs of
     this session, and the runs this process has open."""
 
-    def __init__(
-        self,
-        settings: TrackingSettings,
-        rootdir: Path,
-        worker: str | None,
-        session_id: str | None,
-        environ: Mapping[str, str] | None = None,
-    ) -> None:
+    def __init__(self, settings: TrackingSettings, timeout: float = 10.0) -> None:
         self.settings = settings
-        self.rootdir = rootdir
         self.uri = settings.uri
         self.experiment_id: str | None = None
-        #: hypothesis id -> parent run id, for this session.
-        self.parents: dict[str, str] = {}
-        #: Why the store cannot be reached (the first such failure); once set,
-        #: nothing more is sent (see module doc).  A refused request is not here.
+        #: Why the store cannot be reached (the last such failure); while set,
+        #: nothing is sent (see module doc) until :meth:`retry` clears it.
+        #: A refused request is not here.
         self.error: str | None = None
-        #: Case runs open in this process, by run id (killed on interrupt).
-        #: The session's report header as JSON, a tag of each parent run.
-        self.session_meta = ""
-        self.open_runs: dict[str, CaseRunWriter] = {}
-        env = os.environ if environ is None else environ
-        self._common_tags = {
-            **process_tags(worker, session_id),
-            **git_tags(rootdir),
-            **env_tags(settings.env_allowlist, env),
-        }
-        self.session_id = session_id
         if is_http(self.uri):
             # MLflow retries a failing request 7 times with exponential backoff
-            # (minutes); a session must not hang that long on a dead server.
+            # (minutes); the writer retries itself, later, from the journal.
             for name, value in (
-                ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"),
+                ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1"),
                 ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
-                ("MLFLOW_HTTP_REQUEST_TIMEOUT", "30"),
-                # Else every ended run prints a "View run" link into the
-                # terminal (and costs one more request).
+                ("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, round(timeout)))),
+                # Else every ended run prints a "View run" link (and costs one
+                # more request).
                 ("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true"),
             ):
                 os.environ.setdefault(name, value)
         self._client: MlflowClient | None = None
+
+    def retry(self) -> None:
+        """Forget the last outage: the next call is sent again."""
+        self.error = None
 
     # -- plumbing ------------------------------------------------------------
 
@@ -159,23 +129,14 @@ class TrackingStore:
     def not_logged(self) -> str:
         return f"not logged to {self.shown_uri}: {self.error or 'tracking unavailable'}"
 
-    def note(self, record: CaseRecord, problem: str | None) -> None:
-        """Put what went wrong into ``record.extra["tracking_error"]``: a lost
-        store replaces an earlier note, a refused request keeps the first."""
-        if problem is None:
-            return
-        if self.error is not None:
-            record.extra["tracking_error"] = self.not_logged()
-            return
-        done = "partly logged" if record.run_id else "not logged"
-        record.extra.setdefault("tracking_error", f"{done} to {self.shown_uri}: {problem}")
-
     # -- session start -------------------------------------------------------
 
-    def prepare(self, hypotheses: Mapping[str, str], scale: str) -> None:
-        """Create (or migrate) the store, the experiment and this session's
-        parent runs, once, under an inter-process lock, before any case logs.
-        A process that comes second finds what the first one made."""
+    def prepare(self, timeout: float) -> str:
+        """Create (or migrate) the store and the experiment, once, under an
+        inter-process lock held at most ``timeout`` seconds; the experiment id.
+        Raises :class:`TrackingUnavailable` (one line) when that fails."""
+        if self.experiment_id is not None:
+            return self.experiment_id
         check_reachable(self.uri)
         db = sqlite_path(self.uri)
         if db is not None and not db.parent.is_dir():
@@ -185,33 +146,38 @@ class TrackingStore:
             )
         if db is not None and initialized(db):
             # An existing store: open it (engine, schema check: most of the
-            # cost) before taking the lock, so workers do this in parallel.
-            # Anything odd (a migration under way elsewhere) is retried below,
-            # under the lock.
+            # cost) before taking the lock.  Anything odd (a migration under
+            # way elsewhere) is retried below, under the lock.
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", DeprecationWarning)
-                    self.client.get_experiment_by_name(self.settings.experiment)
+                    found = self.client.get_experiment_by_name(self.settings.experiment)
+                if found is not None and found.lifecycle_stage != "deleted":
+                    self.experiment_id = str(found.experiment_id)
+                    return self.experiment_id
             except Exception:
                 self._client = None
         try:
             with (
-                interprocess_lock(lock_path(self.uri)),
+                locked(lock_path(self.uri), timeout),
                 warnings.catch_warnings(),
                 quiet_store_setup(),
             ):
                 # SQLAlchemy/alembic deprecation noise from MLflow's store
                 # setup is not the user's to act on.
                 warnings.simplefilter("ignore", DeprecationWarning)
-                self._prepare_locked(hypotheses, scale)
+                self.experiment_id = self._experiment_locked()
+        except LockTimeout as exc:
+            raise TrackingUnavailable(f"grd: cannot prepare the MLflow store: {exc}") from None
         except TrackingUnavailable:
             raise
         except Exception as exc:
             raise TrackingUnavailable(
                 f"grd: cannot prepare the MLflow store {self.shown_uri}: {short(exc)}"
             ) from None
+        return self.experiment_id
 
-    def _prepare_locked(self, hypotheses: Mapping[str, str], scale: str) -> None:
+    def _experiment_locked(self) -> str:
         client = self.client
         name = self.settings.experiment
         experiment = client.get_experiment_by_name(name)
@@ -223,88 +189,42 @@ class TrackingStore:
                 # would make a later `mlflow ui` read the file store instead).
                 safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
                 location = (db.parent / "mlartifacts" / safe).as_uri()
-            self.experiment_id = client.create_experiment(name, artifact_location=location)
-        else:
-            if experiment.lifecycle_stage == "deleted":
-                client.restore_experiment(experiment.experiment_id)
-            self.experiment_id = experiment.experiment_id
-        self.parents.update(self._find_parents())
-        for hypothesis, claim in hypotheses.items():
-            if hypothesis in self.parents:
-                continue
-            tags = {**self._common_tags, **parent_tags(hypothesis, claim, scale)}
-            if self.session_meta:
-                tags["grd.session_meta"] = self.session_meta
-            run = client.create_run(self.experiment_id, tags=tags, run_name=hypothesis)
-            self.parents[hypothesis] = run.info.run_id
+            return str(client.create_experiment(name, artifact_location=location))
+        if experiment.lifecycle_stage == "deleted":
+            client.restore_experiment(experiment.experiment_id)
+        return str(experiment.experiment_id)
 
-    def _find_parents(self) -> dict[str, str]:
+    # -- runs ----------------------------------------------------------------
+
+    def create_run(self, tags: Mapping[str, str], name: str, start_ms: int | None) -> str:
+        """A new RUNNING run in the experiment (raises: the caller decides)."""
+        if self.experiment_id is None:
+            raise RuntimeError("TrackingStore.prepare() must come first")
+        run = self.client.create_run(
+            self.experiment_id, start_time=start_ms, tags=dict(tags), run_name=name
+        )
+        return str(run.info.run_id)
+
+    def runs_by_key(self, session_id: str) -> dict[str, str]:
+        """Run keys of a session's runs already in the store (``grd.run_key``)."""
         if self.experiment_id is None:
             return {}
         found: dict[str, str] = {}
-        runs = search_all_runs(
-            self.client,
-            self.experiment_id,
-            f"tags.`grd.session_id` = '{self.session_id}' and tags.`grd.role` = '{ROLE_PARENT}'",
-        )
-        for run in runs:
-            found.setdefault(run.data.tags.get("grd.hypothesis", ""), run.info.run_id)
+        for run in search_all_runs(
+            self.client, self.experiment_id, f"tags.`grd.session_id` = '{session_id}'"
+        ):
+            key = run.data.tags.get("grd.run_key")
+            if key:
+                found.setdefault(key, run.info.run_id)
         return found
 
-    # -- cases ---------------------------------------------------------------
+    def terminate(self, run_id: str, status: str, end_ms: int | None) -> str | None:
+        """End a run with ``status``; the problem, or ``None``."""
+        return self.call("end run", self.client.set_terminated, run_id, status, end_time=end_ms)[1]
 
-    def open_case(self, record: CaseRecord) -> CaseRunWriter | None:
-        """Open the case's run under its parent; ``None`` (and a note in the
-        record) when the store cannot be written."""
-        record.tracking_uri = self.shown_uri
-        record.experiment_id = self.experiment_id
-        record.parent_run_id = self.parents.get(record.hypothesis)
-        if self.experiment_id is None or self.error is not None:
-            record.extra["tracking_error"] = self.not_logged()
-            return None
-        tags = {**self._common_tags, **case_tags(record)}
-        run, problem = self.call(
-            "open run",
-            self.client.create_run,
-            self.experiment_id,
-            start_time=int((record.started_at or time.time()) * 1000),
-            tags=tags,
-            run_name=record.name,
-        )
-        if run is None:
-            self.note(record, problem or "open run: no run")
-            return None
-        record.run_id = run.info.run_id
-        writer = CaseRunWriter(self, record)
-        writer.params.update(case_params(record))
-        self.open_runs[record.run_id] = writer
-        return writer
-
-    def close_case(self, writer: CaseRunWriter, status: RunStatusName) -> None:
-        """Flush what is buffered, the verdict and the record; log the data
-        lineage; end the run."""
-        record = writer.record
-        self.open_runs.pop(writer.run_id, None)
-        writer.tags.update(verdict_tags(record.verdict, record.reason))
-        if record.lineage:
-            writer.tags["grd.lineage"] = json.dumps(record.lineage, default=repr)[:8000]
-        if record.artifacts:
-            writer.tags["grd.artifacts"] = json.dumps(record.artifacts)[:8000]
-        writer.tags.update(record_tags(record))
-        writer.flush()
-        if record.lineage:
-            _, problem = self.call(
-                "log data lineage", self._log_lineage, writer.run_id, record.lineage
-            )
-            self.note(record, problem)
-        _, problem = self.call(
-            "end run",
-            self.client.set_terminated,
-            writer.run_id,
-            status,
-            end_time=int(time.time() * 1000),
-        )
-        self.note(record, problem)
+    def log_lineage(self, run_id: str, lineage: list[dict[str, Any]]) -> str | None:
+        """Log a case's data inputs; the problem, or ``None``."""
+        return self.call("log data lineage", self._log_lineage, run_id, lineage)[1]
 
     def _log_lineage(self, run_id: str, lineage: list[dict[str, Any]]) -> None:
         from mlflow.data.meta_dataset import MetaDataset
@@ -426,43 +346,3 @@ class TrackingStore:
         except MlflowException as exc:
             return f"{what} refused: {refused(exc)}"
         return self.call(what, fn, run_id, local, artifact_path)[1]
-
-    def kill_open_runs(self, reason: str = "session interrupted") -> None:
-        """End every case run still open here as KILLED, keeping what it logged."""
-        for writer in list(self.open_runs.values()):
-            writer.record.verdict = Verdict.INCONCLUSIVE
-            writer.record.reason = reason
-            self.close_case(writer, RunStatus.to_string(RunStatus.KILLED))
-
-    # -- controller ----------------------------------------------------------
-
-    def fail_run(self, record: CaseRecord) -> None:
-        """Mark a case's run FAILED with the record's (INCONCLUSIVE) verdict:
-        its worker died while the run was RUNNING, or its teardown failed
-        after the run had been closed with an earlier verdict."""
-        if not record.run_id:
-            return
-        tags = {**verdict_tags(record.verdict, record.reason), **record_tags(record)}
-        self.note(record, self.write(record.run_id, [], {}, tags))
-        _, problem = self.call(
-            "end run",
-            self.client.set_terminated,
-            record.run_id,
-            RunStatus.to_string(RunStatus.FAILED),
-        )
-        self.note(record, problem)
-
-    def end_parent(self, run_id: str, result: HypothesisResult | None, status: str) -> bool:
-        """Close a parent run with the hypothesis's rolled-up (or statistically
-        decided) verdict, its counts and its statistics."""
-        if result is not None:
-            metrics, tags = result_tags(result)
-        else:
-            metrics = {"grd.n_cases": 0.0}
-            reason = "session interrupted" if status == "KILLED" else "no cases ran"
-            tags = verdict_tags("INCONCLUSIVE", reason)
-        now = int(time.time() * 1000)
-        points = [(k, v, now, 0) for k, v in metrics.items()]
-        written = self.write(run_id, points, {}, tags)
-        _, ended = self.call("end run", self.client.set_terminated, run_id, status, end_time=now)
-        return written is None and ended is None

@@ -34,6 +34,7 @@ __all__ = [
     "parent_tags",
     "verdict_tags",
     "record_tags",
+    "record_dict_tags",
     "record_from_tags",
     "param_value",
     "case_params",
@@ -212,7 +213,12 @@ def record_tags(record: CaseRecord) -> dict[str, str]:
     """The whole record as JSON in ``grd.record``, or split over
     ``grd.record.0..N-1`` (``grd.record.chunks = N``) when it is longer than
     a tag value may be; nothing when it would need too many tags."""
-    text = json.dumps(record.to_dict(), sort_keys=True, default=repr)
+    return record_dict_tags(record.to_dict())
+
+
+def record_dict_tags(data: Mapping[str, Any]) -> dict[str, str]:
+    """:func:`record_tags` of a record already turned into a dict."""
+    text = json.dumps(data, sort_keys=True, default=repr)
     if len(text) <= MAX_TAG_VALUE:
         return {"grd.record": text}
     chunks = [text[i : i + MAX_TAG_VALUE] for i in range(0, len(text), MAX_TAG_VALUE)]

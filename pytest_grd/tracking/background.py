@@ -1,0 +1,95 @@
+"""The controller's handle on the session's writer process (standard library only).
+
+:class:`BackgroundWriter` starts :mod:`.writer_process` and, at the end of the
+session, gives it a bounded time to finish; a writer still busy then (a store
+locked, hung or gone) is stopped, and what it did not send stays in the
+journal, counted by :func:`~.replay_state.pending_runs`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .journal import read_json
+from .replay_state import ReplayState, pending_runs
+from .writer_process import URI_ENV, status_path
+
+__all__ = ["BackgroundWriter", "WriterOutcome"]
+
+
+@dataclass(frozen=True)
+class WriterOutcome:
+    """What the store holds of the session when the controller stops waiting."""
+
+    pending: int
+    error: str | None
+    experiment_id: str | None
+    #: Runs the store refused something of: run key -> the first problem.
+    notes: dict[str, str]
+
+
+class BackgroundWriter:
+    """One writer process per session, started by the controller."""
+
+    def __init__(
+        self, directory: Path, session_id: str, uri: str, experiment: str, timeout: float
+    ) -> None:
+        self.directory = directory
+        self.uri = uri
+        self.timeout = timeout
+        directory.mkdir(parents=True, exist_ok=True)
+        self.log = directory / "writer.log"
+        env = {**os.environ, URI_ENV: uri}
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest_grd.tracking.writer_process",
+                    str(directory),
+                    session_id,
+                    experiment,
+                    str(timeout),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=env,
+                start_new_session=True,  # Ctrl-C goes to the session, not the writer
+            )
+
+    def finish(self, timeout: float | None = None) -> WriterOutcome:
+        """Wait up to ``timeout`` s for the writer to send everything; then
+        stop it and say what is left."""
+        limit = self.timeout if timeout is None else timeout
+        try:
+            self.process.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        status = read_json(status_path(self.directory, self.uri))
+        state = ReplayState.load(self.directory, self.uri)
+        error = status.get("error")
+        pending = pending_runs(self.directory, self.uri)
+        if pending and not error:
+            error = f"the store took longer than {limit:g} s"
+        return WriterOutcome(
+            pending=pending,
+            error=str(error) if error else None,
+            experiment_id=status.get("experiment_id"),
+            notes=dict(state.notes),
+        )
+
+    def stop(self) -> None:
+        """Stop the writer now (the session is being torn down)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
