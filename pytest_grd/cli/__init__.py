@@ -8,6 +8,7 @@ Commands (``grd COMMAND --help`` for each)::
     grd diff [OLD [NEW]]                 verdict flips and metric drift between two sides
     grd report [--out DIR] [--from F]    regenerate the report without re-running
     grd commit HYP_ID [--next TEXT]      commit a verdict in the experiment format
+    grd sync [--tracking-uri URI]        send runs left in the tracking journal
 
 Exit status: 0 success; 1 the command refused or failed (one line on stderr
 says why); 2 the command line was wrong.
@@ -204,6 +205,28 @@ def _add_report(commands: _Commands) -> None:
 
 
 def _add_commit(commands: _Commands) -> None:
+    sync = commands.add_parser(
+        "sync",
+        help="send runs left in the tracking journal (.grd/journal) to the store.",
+        description="Send what sessions left in .grd/journal (--grd-offline, a store that "
+        "was locked or gone, a killed session) to the tracking store. Idempotent: "
+        "running it again never makes a second run. Runs a killed session left RUNNING "
+        "end as KILLED (INCONCLUSIVE). A journal is removed once its store has it all.",
+        epilog=EPILOG,
+    )
+    sync.add_argument(
+        "--tracking-uri",
+        metavar="URI",
+        help="send to this store instead of the one each session used.",
+    )
+    sync.add_argument("--session", metavar="ID", help="only this session (a prefix of its id).")
+    sync.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="longest wait on a lock or a request (default 30).",
+    )
     commit = commands.add_parser(
         "commit",
         help="commit a hypothesis's recorded verdict in the experiment format.",
@@ -353,6 +376,14 @@ def _preview(plan: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from .sync import sync_project
+
+    for line in sync_project(_project(args), args):
+        print(line)
+    return EXIT_OK
+
+
 _COMMANDS = {
     "init": _cmd_init,
     "status": _cmd_status,
@@ -360,6 +391,7 @@ _COMMANDS = {
     "diff": _cmd_diff,
     "report": _cmd_report,
     "commit": _cmd_commit,
+    "sync": _cmd_sync,
 }
 
 
