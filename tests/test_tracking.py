@@ -381,14 +381,8 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], limit: float) -> None
     raise RuntimeError(f"mlflow server at {url} not ready after {limit:.0f} s")
 
 
-@pytest.mark.slow
-def test_real_server_sweep_then_outage(
-    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "server.log").open("wb")
-    server = subprocess.Popen(
+def _start_server(port: int, tmp_path: Path, log: Any) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [
             str(Path(sys.executable).with_name("mlflow")),
             "server",
@@ -407,6 +401,16 @@ def test_real_server_sweep_then_outage(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+@pytest.mark.slow
+def test_real_server_sweep_then_outage(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "server.log").open("wb")
+    server = _start_server(port, tmp_path, log)
     try:
         _wait_healthy(url, server, limit=150)
         pytester.makepyfile(test_exp=SWEEP)
@@ -444,16 +448,37 @@ def test_out(n, grd_run):
         )
         monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         result = pytester.runpytest_subprocess(
-            "--grd-tracking-uri", url, "-p", "no:randomly", "test_outage.py"
-        )
+            "--grd-tracking-uri", url, "-p", "no:randomly", "test_outage.py",
+            "-o", "grd_tracking_timeout=3",
+        )  # fmt: skip
         result.assert_outcomes(passed=4)  # 3 cases + hyp_out's own result
         result.stdout.fnmatch_lines(
             [
                 "*= grd verdicts =*",
                 "hyp_out*VALIDATED*(3 validated)*",
-                "grd tracking: * run(s) not logged to http://127.0.0.1:*"
-                "hyp_out[[]n=2[]], hyp_out[[]n=3[]]*",
+                "grd tracking: * run(s) pending, not yet in http://127.0.0.1:* (*); they are "
+                "kept in .grd/journal/*: send them with `grd sync`*",
             ]
+        )
+        server.wait(timeout=20)
+        # The server is back: grd sync sends what the session kept.
+        server = _start_server(port, tmp_path, log)
+        _wait_healthy(url, server, limit=150)
+        grd = str(Path(sys.executable).with_name("grd"))
+        done = subprocess.run(
+            [grd, "sync"], cwd=pytester.path, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert "journal removed" in done.stdout
+        outage = [
+            r for r in _runs(url, pytester.path.name) if r.data.tags["grd.hypothesis"] == "hyp_out"
+        ]
+        names = sorted(r.info.run_name for r in outage)
+        assert names == ["hyp_out", "hyp_out[n=1]", "hyp_out[n=2]", "hyp_out[n=3]"]
+        assert {r.info.status for r in outage} == {"FINISHED"}
+        assert {r.data.tags["grd.verdict"] for r in outage} == {"VALIDATED"}
+        assert not (pytester.path / ".grd" / "journal").exists() or not any(
+            (pytester.path / ".grd" / "journal").iterdir()
         )
     finally:
         if server.poll() is None:
@@ -498,7 +523,9 @@ def test_bad_tracking_call_fails_that_call_not_the_session(
     monkeypatch.setenv("COLUMNS", "400")  # whole reasons in the short summary
     pytester.makepyfile(test_calls=BAD_CALLS)
     uri = f"sqlite:///{pytester.path.as_posix()}/m.db"
-    result = pytester.runpytest("--grd-tracking-uri", uri, "-p", "no:randomly", "-v")
+    result = pytester.runpytest(
+        "--grd-tracking-uri", uri, "-p", "no:randomly", "-v", "--grd-report", "rep"
+    )
     result.assert_outcomes(passed=4, failed=3)  # 2 cases + their hypothesis
     artifact_error = (
         "TrackingCallError: grd_run.log_artifact('*curve.txt', '../x'): "
@@ -516,8 +543,7 @@ def test_bad_tracking_call_fails_that_call_not_the_session(
             f"{artifact_error}",
             # The store refused one batch of case 5: only that run is named.
             "grd tracking: 1 run(s) partly logged to sqlite:///*m.db: log batch refused: "
-            "INVALID_PARAMETER_VALUE: *; verdicts are in this summary and the report: "
-            "hyp_calls[[]n=5[]]",
+            "INVALID_PARAMETER_VALUE: *: hyp_calls[[]n=5[]]",
             f"INCONCLUSIVE test_calls.py::test_calls[[]2[]] - *{artifact_error}",
             f"INCONCLUSIVE test_calls.py::test_calls[[]3[]] - *{param_error}",
         ]
@@ -558,7 +584,9 @@ def test_bad_tracking_call_fails_that_call_not_the_session(
     # Nothing escaped the runs' artifact directories.
     assert not list(pytester.path.rglob("x"))
 
-    records = {r["name"]: r for r in sink.records()}
+    # The store's refusal reached the record the report was written from.
+    report = json.loads((pytester.path / "rep" / "report.json").read_text())
+    records = {c["name"]: c for h in report["hypotheses"] for c in h["cases"]}
     assert records["hyp_calls[n=5]"]["extra"]["tracking_error"].startswith(
         f"partly logged to {uri}: log batch refused: INVALID_PARAMETER_VALUE: "
     )
@@ -620,52 +648,41 @@ def test_names_agree_with_mlflows_own_validation() -> None:
         assert (_artifact_path_problem(path) is None) == mlflow_ok, path
 
 
-def _store(uri: str, tmp_path: Path, session: str = "s1") -> Any:
+def _store(uri: str, tmp_path: Path) -> Any:
     from pytest_grd.tracking.settings import TrackingSettings
     from pytest_grd.tracking.store import TrackingStore
 
     settings = TrackingSettings(uri=uri, source="test", experiment="exp")
-    return TrackingStore(settings, tmp_path, None, session, environ={})
+    return TrackingStore(settings, timeout=10)
 
 
-def _case_record(name: str) -> Any:
-    from pytest_grd.record import CaseRecord
-
-    return CaseRecord(hypothesis="h", nodeid=f"t.py::{name}", name=name)
-
-
-def test_store_refused_request_marks_only_its_run(tmp_path: Path) -> None:
+def test_store_refused_request_is_only_that_request(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path.as_posix()}/m.db"
     store = _store(uri, tmp_path)
-    store.prepare({"h": "claim"}, "full")
-    first = store.open_case(_case_record("a"))
-    store.client.log_param(first.run_id, "lr", "1")
+    store.prepare(10)
+    first = store.create_run({"grd.name": "a"}, "a", None)
+    store.client.log_param(first, "lr", "1")
     now = int(time.time() * 1000)
-    problem = store.write(first.run_id, [("m", 1.0, now, 0)], {"lr": "2"}, {"t": "v"})
+    problem = store.write(first, [("m", 1.0, now, 0)], {"lr": "2"}, {"t": "v"})
     assert problem.startswith("log batch refused: INVALID_PARAMETER_VALUE: MlflowException: ")
     assert store.error is None
-    run = _client(uri).get_run(first.run_id)
+    run = _client(uri).get_run(first)
     # The refused param cost the batch nothing else.
     assert run.data.metrics == {"m": 1.0} and run.data.tags["t"] == "v"
     assert run.data.params["lr"] == "1"
-    store.note(first.record, problem)
-    assert first.record.extra["tracking_error"] == f"partly logged to {uri}: {problem}"
     # A bad artifact path is a refused request too, whatever code MLflow gives it.
     (tmp_path / "f.txt").write_text("1")
-    problem = store.log_artifact(first.run_id, str(tmp_path / "f.txt"), "../x")
+    problem = store.log_artifact(first, str(tmp_path / "f.txt"), "../x")
     assert problem.startswith("log artifact refused: ")
     assert store.error is None
-    store.close_case(first, "FINISHED")
-    # The next case of the same process logs as usual.
-    second = store.open_case(_case_record("b"))
-    assert second is not None
-    second.metrics.append(("m", 2.0, now, 0))
-    store.close_case(second, "FINISHED")
-    assert _client(uri).get_run(second.run_id).data.metrics == {"m": 2.0}
-    assert "tracking_error" not in second.record.extra
+    assert store.terminate(first, "FINISHED", None) is None
+    # The next run logs as usual.
+    second = store.create_run({}, "b", None)
+    assert store.write(second, [("m", 2.0, now, 0)], {}, {}) is None
+    assert _client(uri).get_run(second).data.metrics == {"m": 2.0}
 
 
-def test_store_that_cannot_be_reached_stops_tracking(
+def test_store_that_cannot_be_reached_waits_for_a_retry(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name, value in (
@@ -681,32 +698,36 @@ def test_store_that_cannot_be_reached_stops_tracking(
     problem = store.write("0" * 32, [("m", 1.0, now, 0)], {}, {})
     assert problem == store.error
     assert problem.startswith("store unreachable: log batch: MlflowException: ")
-    assert store.not_logged().startswith(f"not logged to {uri}: store unreachable: log batch: ")
-    # Nothing more is sent: the next call answers at once with the same words.
+    # Nothing more is sent until the writer retries: the next call answers
+    # at once with the same words.
     started = time.monotonic()
     assert store.write("0" * 32, [("m", 2.0, now, 1)], {}, {}) == problem
     assert time.monotonic() - started < 0.5
-    record = _case_record("c")
-    assert store.open_case(record) is None
-    assert record.extra["tracking_error"] == store.not_logged()
+    store.retry()
+    assert store.error is None
 
 
 @pytest.mark.slow
-def test_locked_sqlite_store_stops_tracking(tmp_path: Path) -> None:
-    """'database is locked' is the store, not the request (MLflow waits 20 s first)."""
+def test_locked_sqlite_store_is_an_outage_then_recovers(tmp_path: Path) -> None:
+    """'database is locked' is the store, not the request (MLflow waits 20 s
+    first); once the lock is gone, a retry sends the same batch."""
     import sqlite3
 
     uri = f"sqlite:///{tmp_path.as_posix()}/m.db"
     store = _store(uri, tmp_path)
-    store.prepare({"h": "claim"}, "full")
-    writer = store.open_case(_case_record("a"))
+    store.prepare(10)
+    run_id = store.create_run({}, "a", None)
+    point = [("m", 1.0, int(time.time() * 1000), 0)]
     holder = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
     try:
         holder.execute("BEGIN EXCLUSIVE")
-        problem = store.write(writer.run_id, [("m", 1.0, int(time.time() * 1000), 0)], {}, {})
+        problem = store.write(run_id, point, {}, {})
     finally:
         holder.execute("ROLLBACK")
         holder.close()
     assert problem == store.error
     assert problem.startswith("store unreachable: log batch: MlflowException: ")
     assert "database is locked" in problem
+    store.retry()
+    assert store.write(run_id, point, {}, {}) is None
+    assert _client(uri).get_run(run_id).data.metrics == {"m": 1.0}

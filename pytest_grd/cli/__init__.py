@@ -377,9 +377,9 @@ def _preview(plan: Any, args: argparse.Namespace) -> int:
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
-    from .sync import sync_project
+    from .sync import sync_project, sync_root
 
-    for line in sync_project(_project(args), args):
+    for line in sync_project(sync_root(args.project or Path.cwd()), args):
         print(line)
     return EXIT_OK
 

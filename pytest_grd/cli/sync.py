@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..tracking.journal import journal_root, read_json, session_is_live
-from .project import CliError, Project
+from .project import CliError, Project, find_project
 
-__all__ = ["SyncResult", "sync_project", "sync_session"]
+__all__ = ["SyncResult", "sync_project", "sync_root", "sync_session"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,19 @@ def sync_session(
     if pruned:
         shutil.rmtree(directory, ignore_errors=True)
     return SyncResult(session_id, lines, killed, pruned)
+
+
+def sync_root(start: Path) -> Project:
+    """The project to sync: the one containing ``start``, or else the
+    nearest folder, upwards, with a journal (pytest's rootdir need not have
+    an ini file)."""
+    try:
+        return find_project(start)
+    except CliError:
+        for directory in (start.resolve(), *start.resolve().parents):
+            if journal_root(directory).is_dir():
+                return Project(root=directory)
+        raise
 
 
 def sync_project(project: Project, args: argparse.Namespace) -> list[str]:

@@ -26,16 +26,17 @@ class LockTimeout(RuntimeError):
 
 
 @contextlib.contextmanager
-def locked(path: Path, timeout: float) -> Iterator[None]:
-    """Hold an exclusive ``flock`` of ``path``; :class:`LockTimeout` (naming
-    the file) after ``timeout`` seconds of waiting."""
+def locked(path: Path, timeout: float, shared: bool = False) -> Iterator[None]:
+    """Hold an exclusive (or ``shared``) ``flock`` of ``path``;
+    :class:`LockTimeout` (naming the file) after ``timeout`` seconds of waiting."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as handle:
+        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         deadline = time.monotonic() + timeout
         delay = 0.005
         while True:
             try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(handle.fileno(), mode | fcntl.LOCK_NB)
                 break
             except OSError:
                 if time.monotonic() >= deadline:

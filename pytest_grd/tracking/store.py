@@ -146,15 +146,21 @@ class TrackingStore:
             )
         if db is not None and initialized(db):
             # An existing store: open it (engine, schema check: most of the
-            # cost) before taking the lock.  Anything odd (a migration under
-            # way elsewhere) is retried below, under the lock.
+            # cost) under a shared lock, so that workers do this in parallel
+            # but never while another process is still creating the schema.
+            # Anything odd is retried below, under the exclusive lock.
             try:
-                with warnings.catch_warnings():
+                with (
+                    locked(lock_path(self.uri), timeout, shared=True),
+                    warnings.catch_warnings(),
+                ):
                     warnings.simplefilter("ignore", DeprecationWarning)
                     found = self.client.get_experiment_by_name(self.settings.experiment)
                 if found is not None and found.lifecycle_stage != "deleted":
                     self.experiment_id = str(found.experiment_id)
                     return self.experiment_id
+            except LockTimeout as exc:
+                raise TrackingUnavailable(f"grd: cannot prepare the MLflow store: {exc}") from None
             except Exception:
                 self._client = None
         try:
