@@ -5,11 +5,11 @@ Run alone: ``python benchmarks/bench_parallel.py`` (about a minute).
 1. **Speed-up.**  Eight CPU-bound cases of about one second each (a pure
    Python loop calibrated on this machine), with MLflow tracking on (a SQLite
    store in a temporary directory, its schema created before timing), run
-   serially (``-n 0``) and with ``-n 2``; the same without tracking for
-   comparison.  Printed: wall time of the whole pytest command, the sweep
-   time (first case start to last case end, from the records) and both
-   speed-ups, so start-up costs and the scaling of the sweep itself show
-   separately.  ``--repeat N`` keeps the best of N (for a busy machine).
+   serially (``-n 0``) and with ``-n 2``, alternating, ``--rounds`` times;
+   the same without tracking for comparison.  Printed: medians with their
+   range of the whole pytest command's wall time and of the sweep (first
+   case start to last case end, from the records), the per-round speed-up,
+   the tracking cost per case inside the serial sweep, and the load average.
 2. **Scheduling** of an uneven sweep whose longest case comes last in
    collection order (eight 0.3 s cases, then one of 2.4 s: parametrize lists
    often end with the biggest model).  Cases sleep, so the figure is the
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,7 @@ def test_cpu(i, grd_case):
 UNEVEN_TEST = """
 import json
 import os
+import statistics
 import time
 import pytest
 
@@ -100,7 +102,7 @@ def pytest_grd_case_record(record, config):
 """
 
 
-def bench_speedup(cases: int, seconds: float, repeat: int) -> None:
+def bench_speedup(cases: int, seconds: float, rounds: int) -> None:
     loops = calibrate(seconds)
     with tempfile.TemporaryDirectory(prefix="grd-bench-par-") as tmp:
         root = Path(tmp)
@@ -117,27 +119,35 @@ def bench_speedup(cases: int, seconds: float, repeat: int) -> None:
         times.unlink()
         env.update(GRD_BENCH_LOOPS=str(loops), GRD_BENCH_CASES=str(cases))
         print(f"speed-up: {cases} CPU-bound cases of ~{seconds:g} s; cores: {os.cpu_count()}")
+        print(f"  {rounds} rounds, -n 0 and -n 2 alternating; median [min-max]")
         print("  wall: the whole pytest command; sweep: first case start to last case end")
+        sweep_serial: dict[str, float] = {}
         for label, common in (
             ("tracking (SQLite)", tracking),
             ("--grd-no-tracking", ["-p", "no:cacheprovider", "--grd-no-tracking"]),
         ):
             walls: dict[str, list[float]] = {"0": [], "2": []}
             sweeps: dict[str, list[float]] = {"0": [], "2": []}
-            for _ in range(repeat):
+            for _ in range(rounds):
                 for n in ("0", "2"):
                     walls[n].append(pytest_run(root, [*common, "-n", n], env))
                     sweeps[n].append(_makespan(times))
-            s, p = min(walls["0"]), min(walls["2"])
-            ss, sp = min(sweeps["0"]), min(sweeps["2"])
+            ratios = [a / b for a, b in zip(walls["0"], walls["2"], strict=True)]
+            sweep_serial[label] = statistics.median(sweeps["0"])
             print(f"  {label}")
-            print(f"    -n 0  wall {s:6.2f} s  sweep {ss:6.2f} s   (walls: {_fmt(walls['0'])})")
-            print(f"    -n 2  wall {p:6.2f} s  sweep {sp:6.2f} s   (walls: {_fmt(walls['2'])})")
-            print(
-                f"    speed-up  wall {s / p:5.2f}x  sweep {ss / sp:5.2f}x"
-                "   (target >= 1.7x on 2 cores)"
-            )
-            print(f"    fixed cost (wall - sweep)  -n 0 {s - ss:5.2f} s   -n 2 {p - sp:5.2f} s")
+            for n in ("0", "2"):
+                print(f"    -n {n}  wall {_spread(walls[n])} s   sweep {_spread(sweeps[n])} s")
+            print(f"    speed-up (per-round wall ratio)  {_spread(ratios, 'x')}")
+        per_case = (sweep_serial["tracking (SQLite)"] - sweep_serial["--grd-no-tracking"]) / cases
+        print(
+            f"  tracking cost inside the serial sweep: {per_case * 1000:+.1f} ms per case "
+            "(median sweeps, tracking minus no tracking)"
+        )
+        print(f"  load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def _spread(values: list[float], unit: str = "") -> str:
+    return f"{statistics.median(values):6.2f}{unit} [{min(values):.2f}-{max(values):.2f}{unit}]"
 
 
 def _fmt(values: list[float]) -> str:
@@ -181,11 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=1.0, help="CPU seconds per case")
-    parser.add_argument("--repeat", type=int, default=1, help="timed runs of each (best kept)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (median)")
     parser.add_argument("--only", choices=("speedup", "scheduling"), default=None)
     options = parser.parse_args(argv)
     if options.only in (None, "speedup"):
-        bench_speedup(options.cases, options.seconds, options.repeat)
+        bench_speedup(options.cases, options.seconds, options.rounds)
     if options.only in (None, "scheduling"):
         bench_scheduling()
     return 0
