@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,10 @@ from .journal import read_json
 from .replay_state import ReplayState, pending_runs
 from .writer_process import URI_ENV, status_path
 
-__all__ = ["BackgroundWriter", "WriterOutcome"]
+__all__ = ["IMPORT_LIMIT", "BackgroundWriter", "WriterOutcome"]
+
+#: The longest the controller waits for the writer to import MLflow.
+IMPORT_LIMIT = 60.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class BackgroundWriter:
         """Wait up to ``timeout`` s for the writer to send everything; then
         stop it and say what is left."""
         limit = self.timeout if timeout is None else timeout
+        self._wait_for_import()
         try:
             self.process.wait(timeout=limit)
         except subprocess.TimeoutExpired:
@@ -87,6 +92,16 @@ class BackgroundWriter:
             experiment_id=status.get("experiment_id"),
             notes=dict(state.notes),
         )
+
+    def _wait_for_import(self) -> None:
+        """A writer still importing MLflow (seconds on a busy machine) is
+        not waiting on the store: the store's time starts once it has."""
+        status = status_path(self.directory, self.uri)
+        deadline = time.monotonic() + IMPORT_LIMIT
+        while self.process.poll() is None and time.monotonic() < deadline:
+            if read_json(status).get("imported"):
+                return
+            time.sleep(0.05)
 
     def stop(self) -> None:
         """Stop the writer now (the session is being torn down)."""

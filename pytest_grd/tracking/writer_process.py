@@ -42,12 +42,14 @@ def main(argv: list[str]) -> int:
     )
     uri = os.environ[URI_ENV]
     controller = os.getppid()
+    status = status_path(directory, uri)
     from .replay import Replayer, StoreDown
     from .settings import TrackingSettings, TrackingUnavailable
     from .store import TrackingStore
 
+    # MLflow is loaded: from now on the controller's wait is the store's.
+    write_json(status, {"imported": True})
     store = TrackingStore(TrackingSettings(uri=uri, source="", experiment=experiment), timeout)
-    status = status_path(directory, uri)
     replayer: Replayer | None = None
     pause = 0.5
     while True:
@@ -62,7 +64,7 @@ def main(argv: list[str]) -> int:
         except (StoreDown, TrackingUnavailable) as exc:
             error = str(exc)
             store.retry()
-        write_json(status, {"experiment_id": store.experiment_id, "error": error})
+        write_json(status, {"imported": True, "experiment_id": store.experiment_id, "error": error})
         if replayer is not None and replayer.done():
             return 0
         if os.getppid() != controller:
