@@ -8,6 +8,7 @@ journal, counted by :func:`~.replay_state.pending_runs`.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from .journal import read_json
 from .replay_state import ReplayState, pending_runs
+from .settings import lock_path
 from .writer_process import URI_ENV, status_path
 
 __all__ = ["IMPORT_LIMIT", "BackgroundWriter", "WriterOutcome"]
@@ -85,7 +87,7 @@ class BackgroundWriter:
         error = status.get("error")
         pending = pending_runs(self.directory, self.uri)
         if pending and not error:
-            error = f"the store took longer than {limit:g} s"
+            error = _held(lock_path(self.uri)) or f"the store took longer than {limit:g} s"
         return WriterOutcome(
             pending=pending,
             error=str(error) if error else None,
@@ -108,3 +110,17 @@ class BackgroundWriter:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+def _held(path: Path) -> str | None:
+    """``"lock PATH held by another process"`` when someone holds the store's
+    preparation lock (what a writer that never got to the store waited on)."""
+    if not path.exists():
+        return None
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return f"lock {path} held by another process"
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return None

@@ -196,6 +196,9 @@ class Replayer:
         key = parent_key(self.session_id, run.hyp)
         known = self.registry.get(key)
         if known is not None:
+            # Made in a round that did not finish: this one ends it, or a
+            # sync of a killed session does.
+            self.state.parents.setdefault(run.hyp, {"claim": run.claim, "scale": run.scale})
             return known
         tags = {k: v for k, v in run.create_tags.items() if _shared(k)}
         tags.update(parent_tags(run.hyp, run.claim, run.scale))
@@ -223,6 +226,8 @@ class Replayer:
                 return
         if run.end is None and run.hyp:
             self.state.open.setdefault(run.key, {"hyp": run.hyp, "name": run.name})
+        if run.hyp and self.registry.get(parent_key(self.session_id, run.hyp)) is not None:
+            self.state.parents.setdefault(run.hyp, {"claim": run.claim, "scale": run.scale})
         tags = dict(run.tags)
         if run.record is not None:
             tags.update(record_dict_tags(self._with_ids(run, run_id)))

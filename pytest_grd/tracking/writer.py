@@ -12,6 +12,7 @@ API logs into it, and the journal still carries everything grd logged.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,8 @@ __all__ = ["METRICS_PER_BATCH", "PARAMS_TAGS_PER_BATCH", "CaseRunWriter", "RunTa
 #: MLflow's per-call limits of ``log_batch``.
 METRICS_PER_BATCH = 1000
 PARAMS_TAGS_PER_BATCH = 100
+#: A buffer older than this is journaled at the next call.
+FLUSH_EVERY_S = 2.0
 
 
 class RunTarget:
@@ -63,6 +66,7 @@ class CaseRunWriter:
         self.params: dict[str, str] = {}
         self.tags: dict[str, str] = {}
         self.live: LiveRun | None = None
+        self._flushed = time.monotonic()
         target.journal.append(open_entry)
 
     # -- live MLflow -----------------------------------------------------------
@@ -90,7 +94,13 @@ class CaseRunWriter:
     # -- buffer ------------------------------------------------------------------
 
     def full(self) -> bool:
-        """Worth writing now: one more entry would exceed a batch."""
+        """Worth writing now: one more entry would exceed a batch, or what is
+        buffered is older than :data:`FLUSH_EVERY_S` (a long training case
+        killed by the OOM killer keeps its curve up to then)."""
+        if (self.metrics or self.params or self.tags) and (
+            time.monotonic() - self._flushed > FLUSH_EVERY_S
+        ):
+            return True
         return (
             len(self.metrics) >= METRICS_PER_BATCH
             or len(self.params) >= PARAMS_TAGS_PER_BATCH
@@ -98,6 +108,7 @@ class CaseRunWriter:
         )
 
     def _take(self) -> dict[str, Any]:
+        self._flushed = time.monotonic()
         taken = {"metrics": self.metrics, "params": self.params, "tags": self.tags}
         self.metrics, self.params, self.tags = [], {}, {}
         return taken
