@@ -154,6 +154,10 @@ class CaseRunner:
             ("grd.run_id", record.run_id or ""),
         ):
             item.user_properties.append((key, value))
+        if record.extra.get("run_key"):
+            # The run id is known here only for a live run; the session's
+            # writer tags the run with this key (``grd.run_key``).
+            item.user_properties.append(("grd.run_key", str(record.extra["run_key"])))
 
     @pytest.hookimpl(trylast=True)
     def pytest_grd_case_verdict(

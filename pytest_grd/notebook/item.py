@@ -119,7 +119,7 @@ class NotebookItem(pytest.Item):
         parameters = {
             **self.case.params,
             SEED_PARAM: seed,
-            "grd_run_id": case.record.run_id,
+            "grd_run_id": _live_run_id(case),
             METRICS_PARAMETER: str(metrics_path),
         }
         try:
@@ -179,3 +179,17 @@ class NotebookItem(pytest.Item):
     def reportinfo(self) -> tuple[Path, int | None, str]:
         # The domain is the item's name: pytest's -v line and failure title show it.
         return self.path, self.notebook.line - 1, self.name
+
+
+def _live_run_id(case: Any) -> str | None:
+    """The case's MLflow run id for the notebook (which may log to it
+    itself): the run is made in the store now; ``None`` without tracking, or
+    when the store cannot take it (the journal still keeps the run)."""
+    from ..text import one_line
+    from ..tracking.run import run_for_case
+
+    try:
+        return run_for_case(case).live_run_id()
+    except Exception as exc:
+        case.record.extra["tracking_error"] = one_line(f"live run not made: {exc}", 300)
+        return None

@@ -190,6 +190,7 @@ class TrackingPlugin:
         record = case.record
         record.tracking_uri = redact_uri(self.uri)
         key = run_key(self.session_id, item.nodeid)
+        record.extra["run_key"] = key
         entry: dict[str, Any] = {
             "op": "open",
             "key": key,

@@ -91,6 +91,13 @@ class GrdRun:
         :attr:`client`, :attr:`mlflow` and :attr:`run` make it at once)."""
         return self._case.record.run_id
 
+    def live_run_id(self) -> str | None:
+        """Make the run in the store now (with tracking) and return its id."""
+        if self._writer is None:
+            return None
+        _ = self._writer.client
+        return self._case.record.run_id
+
     @property
     def client(self) -> Any:
         """An ``mlflow.MlflowClient`` for the run's store (``None`` without
