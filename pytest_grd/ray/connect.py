@@ -62,9 +62,7 @@ def worker_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """The controller's variables that workers get (as xdist's local workers
     inherit them), less those that belong to this host."""
     return {
-        k: v
-        for k, v in environ.items()
-        if k not in _HOST_ONLY and not k.startswith(_HOST_PREFIXES)
+        k: v for k, v in environ.items() if k not in _HOST_ONLY and not k.startswith(_HOST_PREFIXES)
     }
 
 

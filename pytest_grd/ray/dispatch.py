@@ -30,7 +30,11 @@ __all__ = ["RaySweep"]
 
 #: Seconds a stopping worker gets to finish its session (tracking closes runs).
 STOP_TIMEOUT_S = 30.0
-_RemoteWorker: Any = ray.remote(max_concurrency=2, max_restarts=0)(PytestWorker)
+# Two threads: ready() and run() may overlap; no restarts: a lost worker's
+# case is retried by RaySweep, on a fresh worker.
+_RemoteWorker: Any = ray.remote(max_concurrency=2, max_restarts=0)(  # type: ignore[call-overload]
+    PytestWorker
+)
 
 
 @dataclass
@@ -71,7 +75,10 @@ class RaySweep:
         #: Workers per shape that died before they were ready (bounded).
         self.failed_starts: dict[Shape, int] = {}
         self.retries = retries
+        # Ray imported some plugins' modules before the worker's pytest could
+        # rewrite them; that warning must not fail a project's -W error.
         self.args = [str(a) for a in self.config.invocation_params.args]
+        self.args += ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
         self.invocation_dir = str(self.config.invocation_params.dir)
 
     @staticmethod
@@ -92,7 +99,9 @@ class RaySweep:
             count = max(1, workers_that_fit(shape, self.cluster.totals, len(queue)))
             for _ in range(count):
                 self._start(shape)
-            lines.append(f"grd: ray: {count} worker(s) of {describe(shape)} for {len(queue)} case(s)")
+            lines.append(
+                f"grd: ray: {count} worker(s) of {describe(shape)} for {len(queue)} case(s)"
+            )
         return lines
 
     def _start(self, shape: Shape) -> None:
@@ -105,6 +114,19 @@ class RaySweep:
     def _retire(self, lane: Lane) -> None:
         self.lanes.remove(lane)
         self.stopping.append((lane.actor, lane.actor.stop.remote(STOP_TIMEOUT_S)))
+
+    def _reap(self, timeout: float) -> None:
+        """Kill the workers whose session has ended: a stopped actor still
+        holds its resources until it is gone."""
+        if not self.stopping:
+            return
+        refs = [ref for _, ref in self.stopping]
+        done, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
+        finished = set(done)
+        for actor, ref in list(self.stopping):
+            if ref in finished:
+                ray.kill(actor)
+                self.stopping.remove((actor, ref))
 
     # -- the loop --------------------------------------------------------------
 
@@ -126,8 +148,10 @@ class RaySweep:
         return bool(self.session.shouldfail or self.session.shouldstop)
 
     def _busy(self) -> bool:
-        running = any(lane.running is not None for lane in self.lanes)
-        return running or (len(self.backlog) > 0 and not self._stopped())
+        if any(lane.running is not None for lane in self.lanes):
+            return True
+        committed = any(lane.committed is not None for lane in self.lanes)
+        return (committed or len(self.backlog) > 0) and not self._stopped()
 
     def _assign(self) -> None:
         for lane in list(self.lanes):
@@ -145,6 +169,10 @@ class RaySweep:
     def _wait(self) -> None:
         waiting = {lane.ref: lane for lane in self.lanes if lane.running is not None}
         waiting.update({lane.ready_ref: lane for lane in self.lanes if lane.placement is None})
+        self._reap(timeout=0)
+        if not waiting and self.stopping:
+            self._reap(timeout=1.0)  # stopping workers free what pending ones wait for
+            return
         if not waiting:
             for shape in list(self.backlog.queues):
                 self._give_up(shape, f"no Ray worker of {describe(shape)} could start")

@@ -28,9 +28,7 @@ def configure_ray(config: pytest.Config, settings: Settings) -> None:
     """Check the options, join the cluster, register :class:`RayPlugin`."""
     numprocesses = getattr(config.option, "numprocesses", None)
     if numprocesses:
-        raise pytest.UsageError(
-            "--grd-ray and -n both choose where cases run: pass one of them"
-        )
+        raise pytest.UsageError("--grd-ray and -n both choose where cases run: pass one of them")
     if settings.gpus is not None:
         raise pytest.UsageError(
             "--grd-ray places GPUs itself: drop --grd-gpus and ask for them with "

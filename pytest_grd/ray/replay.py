@@ -57,7 +57,9 @@ def _report(item: pytest.Item, when: str, outcome: str, longrepr: str | None) ->
     )
 
 
-def report_lost(config: pytest.Config, item: pytest.Item, reason: str, info: dict[str, Any]) -> None:
+def report_lost(
+    config: pytest.Config, item: pytest.Item, reason: str, info: dict[str, Any]
+) -> None:
     """A case that never finished on any worker: failed, INCONCLUSIVE (reason)."""
     hook = config.hook
     hook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)

@@ -31,6 +31,8 @@ __all__ = ["PytestWorker", "WorkerPlugin"]
 #: One case's events: ``("logstart", nodeid, location)``, ``("report", data)``,
 #: ``("logfinish", nodeid, location)``.
 Event = tuple[Any, ...]
+#: Resources every node has; the others say what kind of node it is.
+_BUILTIN_PREFIXES = ("CPU", "GPU", "memory", "object_store_memory", "node:", "accelerator_type:")
 
 
 class WorkerPlugin:
@@ -80,8 +82,10 @@ class WorkerPlugin:
         self.events.append(("logstart", nodeid, list(location)))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        assert self.config is not None
-        data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
+        config = self.config
+        if config is None:
+            return
+        data = config.hook.pytest_report_to_serializable(config=config, report=report)
         self.events.append(("report", data))
 
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
@@ -111,8 +115,14 @@ class PytestWorker:
         context = ray.get_runtime_context()
         gpu_ids = list(ray.get_gpu_ids())
         os.environ.update(_gpu_environment(gpu_ids))
+        node_id = context.get_node_id()
+        node: dict[str, Any] = next((n for n in ray.nodes() if n.get("NodeID") == node_id), {})
         self.placement = {
-            "node_id": context.get_node_id(),
+            "node_id": node_id,
+            # The node's custom resources: which kind of node it is.
+            "node_resources": sorted(
+                k for k in node.get("Resources", {}) if not k.startswith(_BUILTIN_PREFIXES)
+            ),
             "node_ip": ray.util.get_node_ip_address(),
             "worker": workerinput["workerid"],
             "pid": os.getpid(),
