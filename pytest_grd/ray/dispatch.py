@@ -10,6 +10,7 @@ until :class:`~.scheduling.Backlog` says its retries are spent.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -272,9 +273,7 @@ class RaySweep:
 
     def _kill_all(self) -> None:
         for actor in [lane.actor for lane in self.lanes] + [a for a, _ in self.stopping]:
-            try:
+            with contextlib.suppress(Exception):  # already gone
                 ray.kill(actor)
-            except Exception:  # already gone
-                pass
         self.lanes.clear()
         self.stopping.clear()
