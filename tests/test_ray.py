@@ -353,10 +353,45 @@ def test_case(i, grd_case):
     if marks:
         with open(os.path.join(marks, f"start-{i}-{os.getpid()}"), "w") as fh:
             fh.write(str(os.getppid()))
-    time.sleep(0.8)
+    time.sleep(5.0 if os.environ.get("GRD_SLOW") else 0.8)
     grd_case.log_metric("acc", 0.9 + i / 100)
     assert i != 4
 """
+
+
+@pytest.mark.slow
+@needs_ray
+def test_ctrl_c_ends_the_remote_work_and_records_running_cases_as_interrupted(
+    pytester: pytest.Pytester, ray_cluster: LocalCluster, ray_env: None
+) -> None:
+    pytester.makepyfile(test_loss=NODE_LOSS)
+    marks = pytester.mkdir("marks")
+    command = [sys.executable, "-m", "pytest", f"--grd-ray={ray_cluster.address}",
+               "--grd-no-tracking", "--grd-report=ray", "-p", "no:cacheprovider"]  # fmt: skip
+    env = {**os.environ, "GRD_MARKS": str(marks), "GRD_SLOW": "1"}
+    proc = subprocess.Popen(
+        command, cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not list(marks.glob("start-*")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = out.decode(errors="replace")
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, text
+    cases = _cases(pytester.path / "ray")
+    interrupted = [c for c in cases.values() if c["extra"].get("interrupted")]
+    assert interrupted, text
+    assert all(c["verdict"] == "INCONCLUSIVE" for c in interrupted)
+    assert "VALIDATED" not in {h[0] for h in _verdicts(pytester.path / "ray").values()}
+    # No worker kept running the sweep: no case starts after the signal.
+    started = len(list(marks.glob("start-*")))
+    time.sleep(2)
+    assert len(list(marks.glob("start-*"))) == started
 
 
 @pytest.mark.slow
