@@ -26,6 +26,7 @@ KNOWN_KWARGS = (
     "decide",
     "baseline",
     "allow_nonfinite",
+    "resources",
 )
 #: Smallest number of seeds a sequential decision looks at by default.
 DEFAULT_MIN_SEEDS = 3
@@ -60,6 +61,8 @@ class HypothesisSpec:
     #: made (``seeds`` then holds ``max_seeds``); at least ``min_seeds`` run.
     sequential: bool = False
     min_seeds: int = 0
+    #: What a case asks a Ray cluster for (``--grd-ray``), e.g. ``{"num_gpus": 1}``.
+    resources: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +74,7 @@ class HypothesisSpec:
             "allow_nonfinite": self.allow_nonfinite,
             "sequential": self.sequential,
             "min_seeds": self.min_seeds,
+            "resources": self.resources,
         }
 
 
@@ -164,6 +168,12 @@ def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> HypothesisSp
     allow_nonfinite = kwargs.get("allow_nonfinite", False)
     if not isinstance(allow_nonfinite, bool):
         raise MarkerError(f"allow_nonfinite= must be True or False, got {allow_nonfinite!r}")
+    from .ray.resources import ResourceError, parse_resources
+
+    try:
+        resources = parse_resources(kwargs.get("resources"), "resources=")
+    except ResourceError as exc:
+        raise MarkerError(str(exc)) from None
     return HypothesisSpec(
         id=hid,
         claim=claim,
@@ -173,6 +183,7 @@ def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> HypothesisSp
         allow_nonfinite=allow_nonfinite,
         sequential=sequential,
         min_seeds=min_seeds,
+        resources=resources,
     )
 
 

@@ -44,6 +44,12 @@ HELP = {
     "datasets": "named datasets for grd_data, one 'name = target[@rev]' per line.",
     "families": "multiple-comparison families of decided hypotheses, one "
     "'name = hyp_a hyp_b ...' per line (default: every decided hypothesis collected).",
+    "ray": "run the cases on a Ray cluster: ADDRESS (host:port or ray://...), auto (the "
+    "cluster in RAY_ADDRESS), or no value to start a local one (needs pytest-grd[ray]).",
+    "ray_retries": "with --grd-ray: times a case whose worker or node died is run again "
+    "elsewhere before it is INCONCLUSIVE (default 2).",
+    "ray_resources": "with --grd-ray: what a case asks Ray for unless its marker says "
+    "resources=, one 'num_gpus = 1' per line (default: num_cpus = 1).",
     "env_allowlist": "environment variables whose values may be logged as run tags "
     "(none by default).",
 }
@@ -94,6 +100,14 @@ def add_options(parser: pytest.Parser) -> None:
         "--grd-notebook-timeout", dest="grd_notebook_timeout", type=float, default=None,
         metavar="SECONDS", help=HELP["notebook_timeout"],
     )  # fmt: skip
+    group.addoption(
+        "--grd-ray", dest="grd_ray", nargs="?", const="", default=None,
+        metavar="ADDRESS", help=HELP["ray"],
+    )  # fmt: skip
+    group.addoption(
+        "--grd-ray-retries", dest="grd_ray_retries", type=int, default=None,
+        metavar="N", help=HELP["ray_retries"],
+    )  # fmt: skip
     parser.addini("grd_experiment", HELP["experiment"])
     parser.addini("grd_tracking_uri", HELP["tracking_uri"])
     parser.addini("grd_offline", HELP["offline"], type="bool", default=False)
@@ -111,4 +125,5 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("grd_families", HELP["families"], type="linelist", default=[])
     parser.addini("grd_notebook_timeout", HELP["notebook_timeout"], default="600")
     parser.addini("grd_kernel", HELP["kernel"], default="python3")
+    parser.addini("grd_ray_resources", HELP["ray_resources"], type="linelist", default=[])
     parser.addini("grd_env_allowlist", HELP["env_allowlist"], type="linelist", default=[])

@@ -52,6 +52,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "grd-session")
     settings = config.stash[SETTINGS_KEY]
+    if settings.ray_address is not None and not session.is_worker:
+        from .ray.plugin import configure_ray  # imports Ray: only with --grd-ray
+
+        configure_ray(config, settings)
     if not session.is_worker:
         # A serial session without hypotheses unregisters it after collection.
         from .controller import VerdictController

@@ -189,8 +189,8 @@ class CaseRecord:
             "artifacts",
         ):
             d.pop(volatile, None)
-        # Which GPU a case got depends on the worker it landed on.
-        d["extra"] = {k: v for k, v in d["extra"].items() if k != "gpu"}
+        # Which GPU (or Ray node) a case got depends on the worker it landed on.
+        d["extra"] = {k: v for k, v in d["extra"].items() if k not in ("gpu", "ray")}
         return d
 
 

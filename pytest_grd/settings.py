@@ -244,6 +244,25 @@ def _resolve_workers_per_gpu(raw: Any) -> int | None:
     return int(raw)
 
 
+def _resolve_ray_retries(raw: Any) -> int:
+    if raw is None:
+        return 2
+    if int(raw) < 0:
+        raise SettingError(f"--grd-ray-retries must be 0 or more, got {raw}")
+    return int(raw)
+
+
+def _resolve_ray_resources(raw: Any) -> dict[str, float]:
+    if not _lines(raw):
+        return {}
+    from .ray.resources import ResourceError, parse_resource_lines
+
+    try:
+        return parse_resource_lines(_lines(raw), "ini grd_ray_resources")
+    except ResourceError as exc:
+        raise SettingError(str(exc)) from None
+
+
 def _lines(raw: Any) -> tuple[str, ...]:
     if isinstance(raw, str):
         raw = raw.splitlines()
@@ -285,6 +304,11 @@ class Settings:
     gpus: str | None = None
     gpus_source: Literal["option", "ini"] = "option"
     workers_per_gpu: int | None = None
+    #: ``--grd-ray[=ADDRESS]``: ``""`` starts a local cluster; None: no Ray.
+    ray_address: str | None = None
+    ray_retries: int = 2
+    #: ini ``grd_ray_resources``: what a case asks Ray for by default.
+    ray_resources: Mapping[str, float] = field(default_factory=dict)
     #: ``--grd-baseline`` / ``--grd-save-baseline``: resolved files, or None.
     baseline: Path | None = None
     save_baseline: Path | None = None
@@ -351,6 +375,7 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
         src.option("grd_tracking_uri"), _text(src.ini("grd_tracking_uri")), env, root
     )
     gpus_option = src.option("grd_gpus")
+    ray_address = src.option("grd_ray")
     report = src.option("grd_report")
     summary = env.get("GITHUB_STEP_SUMMARY")
     return Settings(
@@ -377,9 +402,15 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
         ),
         experiment=resolve_experiment(_text(src.ini("grd_experiment")), root),
         env_allowlist=_lines(src.ini("grd_env_allowlist")),
-        gpus=gpus_option if gpus_option is not None else (_text(src.ini("grd_gpus")) or None),
+        # With --grd-ray, Ray places GPUs: ini grd_gpus would start xdist workers.
+        gpus=gpus_option
+        if gpus_option is not None or ray_address is not None
+        else (_text(src.ini("grd_gpus")) or None),
         gpus_source="option" if gpus_option is not None else "ini",
         workers_per_gpu=_resolve_workers_per_gpu(src.option("grd_workers_per_gpu")),
+        ray_address=None if ray_address is None else str(ray_address).strip(),
+        ray_retries=_resolve_ray_retries(src.option("grd_ray_retries")),
+        ray_resources=_resolve_ray_resources(src.ini("grd_ray_resources")),
         baseline=_baseline_file(
             src.option("grd_baseline"), src.ini("grd_baseline_path"), root, here
         ),
