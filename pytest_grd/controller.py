@@ -70,7 +70,7 @@ class VerdictController:
     # -- records -------------------------------------------------------------
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        started = getattr(report, "grd_case", None)
+        started = report.__dict__.pop("grd_case", None)
         if started is not None:
             self.started[report.nodeid] = started
         data = getattr(report, "grd_record", None)

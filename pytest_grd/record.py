@@ -128,7 +128,7 @@ def case_name(hypothesis: str, params: Mapping[str, Any], seed: int | None = Non
     return f"{hypothesis}[{','.join(parts)}]" if parts else hypothesis
 
 
-@dataclass
+@dataclass(slots=True)
 class CaseRecord:
     """Everything known about one case (one sweep point, one seed).
 
