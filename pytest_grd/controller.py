@@ -70,6 +70,8 @@ class VerdictController:
     # -- records -------------------------------------------------------------
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # The partial record is this controller's alone, until the verdict
+        # arrives: the report pytest keeps to the end need not hold it too.
         started = report.__dict__.pop("grd_case", None)
         if started is not None:
             self.started[report.nodeid] = started
