@@ -181,7 +181,8 @@ class CaseRecord:
     schema_version: int = RECORD_SCHEMA_VERSION
 
     def __post_init__(self) -> None:
-        self.verdict = Verdict(self.verdict)  # records read back carry the string
+        if type(self.verdict) is not Verdict:  # records read back carry the string
+            self.verdict = Verdict(self.verdict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serializable dict of every field (the verdict as its plain
@@ -236,9 +237,9 @@ class CaseRecord:
     def from_dict(cls, data: Mapping[str, Any]) -> CaseRecord:
         """Rebuild a record; unknown keys (from a newer writer) are kept in ``extra``."""
         names = _FIELD_NAMES
+        if data.keys() <= names:  # every record this version wrote
+            return cls(**data)
         known = {k: v for k, v in data.items() if k in names}
-        if "verdict" in known:
-            known["verdict"] = Verdict(known["verdict"])
         record = cls(**known)
         unknown = {k: v for k, v in data.items() if k not in names}
         if unknown:
