@@ -55,6 +55,9 @@ class VerdictController:
         self.session = session
         self.config = session.config
         self._positions: dict[str, int] = {}
+        #: The records by hypothesis, kept as they arrive (sequential
+        #: decisions look at them after every record of theirs).
+        self._by_hypothesis: dict[str, list[CaseRecord]] = {}
         #: Partial records of cases whose setup was reported, by node id: what
         #: a crashed worker or an interrupt leaves behind.
         self.started: dict[str, dict[str, Any]] = {}
@@ -70,7 +73,9 @@ class VerdictController:
     # -- records -------------------------------------------------------------
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        started = getattr(report, "grd_case", None)
+        # The partial record is this controller's alone, until the verdict
+        # arrives: the report pytest keeps to the end need not hold it too.
+        started = report.__dict__.pop("grd_case", None)
         if started is not None:
             self.started[report.nodeid] = started
         data = getattr(report, "grd_record", None)
@@ -98,11 +103,14 @@ class VerdictController:
     def _receive(self, record: CaseRecord) -> None:
         # A case's record arrives again when its teardown failed: the later wins.
         position = self._positions.get(record.nodeid)
+        same = self._by_hypothesis.setdefault(record.hypothesis, [])
         if position is None:
             self._positions[record.nodeid] = len(self.records)
             self.records.append(record)
+            same.append(record)
         else:
             self.records[position] = record
+            same[:] = [record if r.nodeid == record.nodeid else r for r in same]
         self.config.hook.pytest_grd_case_record(record=record, config=self.config)
         if record.sequential:
             self._signal_not_needed()
@@ -112,11 +120,8 @@ class VerdictController:
         needed, for the processes that run them (see pytest_grd.stopping)."""
         from .stopping import sequential_settled
 
-        by_hypothesis: dict[str, list[CaseRecord]] = {}
-        for record in self.records:
-            by_hypothesis.setdefault(record.hypothesis, []).append(record)
         folder = settled_dir(self.session.session_id)
-        settled = sequential_settled(by_hypothesis, self.session.settings.seed_base)
+        settled = sequential_settled(self._by_hypothesis, self.session.settings.seed_base)
         for hid, reason in settled.items():
             path = folder / hid
             if hid in self.settled:

@@ -81,6 +81,37 @@ def jsonable(value: Any) -> Any:
     return repr(value)
 
 
+#: Values ``dataclasses.asdict`` would hand back unchanged (``deepcopy`` of
+#: an immutable builtin is the value itself).
+_ATOMIC: frozenset[type] = frozenset({str, int, float, bool, type(None), bytes, complex})
+
+
+@dataclass
+class _Boxed:
+    value: Any
+
+
+def _copied(value: Any) -> Any:
+    """``value`` as ``dataclasses.asdict`` renders a field's value, without
+    its cost on the plain data records hold: builtin containers rebuilt
+    (tuples stay tuples), immutable builtins shared.  Anything else (a
+    nested dataclass, a namedtuple, a dict subclass, a NumPy value) goes
+    through ``asdict`` itself, so the result is the same in every case."""
+    kind = type(value)
+    if kind in _ATOMIC:
+        return value
+    if kind is dict:
+        return {
+            (k if type(k) in _ATOMIC else _copied(k)): (v if type(v) in _ATOMIC else _copied(v))
+            for k, v in value.items()
+        }
+    if kind is list:
+        return [v if type(v) in _ATOMIC else _copied(v) for v in value]
+    if kind is tuple:
+        return tuple([v if type(v) in _ATOMIC else _copied(v) for v in value])
+    return asdict(_Boxed(value))["value"]
+
+
 def _fmt_param(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
@@ -97,7 +128,7 @@ def case_name(hypothesis: str, params: Mapping[str, Any], seed: int | None = Non
     return f"{hypothesis}[{','.join(parts)}]" if parts else hypothesis
 
 
-@dataclass
+@dataclass(slots=True)
 class CaseRecord:
     """Everything known about one case (one sweep point, one seed).
 
@@ -150,23 +181,65 @@ class CaseRecord:
     schema_version: int = RECORD_SCHEMA_VERSION
 
     def __post_init__(self) -> None:
-        self.verdict = Verdict(self.verdict)  # records read back carry the string
+        if type(self.verdict) is not Verdict:  # records read back carry the string
+            self.verdict = Verdict(self.verdict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serializable dict of every field (the verdict as its plain
         string: execnet, which carries reports from xdist workers, sends only
-        builtin types)."""
-        data = asdict(self)
-        data["verdict"] = self.verdict.value
-        return data
+        builtin types).
+
+        The same dict as ``dataclasses.asdict`` gives, field by field: every
+        case builds it (twice), and ``asdict`` deep-copies each value through
+        ``copy.deepcopy``, which made it most of pytest-grd's cost per case.
+        Containers are copied (the record goes on changing after its report
+        is sent); immutable values are shared."""
+        return {
+            "hypothesis": self.hypothesis,
+            "nodeid": self.nodeid,
+            "name": self.name,
+            "claim": self.claim,
+            "kind": self.kind,
+            "params": _copied(self.params),
+            "seed": self.seed,
+            "verdict": self.verdict.value,
+            "reason": self.reason,
+            "outcome": self.outcome,
+            "is_error": self.is_error,
+            "metrics": _copied(self.metrics),
+            "started_at": self.started_at,
+            "duration": self.duration,
+            "worker": self.worker,
+            "session_id": self.session_id,
+            "run_id": self.run_id,
+            "parent_run_id": self.parent_run_id,
+            "experiment_id": self.experiment_id,
+            "tracking_uri": self.tracking_uri,
+            "lineage": _copied(self.lineage),
+            "stats": _copied(self.stats),
+            "decide": _copied(self.decide),
+            "baseline": _copied(self.baseline),
+            "scale": self.scale,
+            "device": self.device,
+            "artifacts": _copied(self.artifacts),
+            "location": self.location,
+            "hypothesis_cases": self.hypothesis_cases,
+            "family": self.family,
+            "family_size": self.family_size,
+            "sequential": self.sequential,
+            "min_seeds": self.min_seeds,
+            "not_needed": self.not_needed,
+            "extra": _copied(self.extra),
+            "schema_version": self.schema_version,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CaseRecord:
         """Rebuild a record; unknown keys (from a newer writer) are kept in ``extra``."""
-        names = {f.name for f in fields(cls)}
+        names = _FIELD_NAMES
+        if data.keys() <= names:  # every record this version wrote
+            return cls(**data)
         known = {k: v for k, v in data.items() if k in names}
-        if "verdict" in known:
-            known["verdict"] = Verdict(known["verdict"])
         record = cls(**known)
         unknown = {k: v for k, v in data.items() if k not in names}
         if unknown:
@@ -195,6 +268,10 @@ class CaseRecord:
             k: v for k, v in d["extra"].items() if k not in ("gpu", "ray", "run_key")
         }
         return d
+
+
+#: Every field of a record, computed once (``fields()`` walks the class each call).
+_FIELD_NAMES = frozenset(f.name for f in fields(CaseRecord))
 
 
 @dataclass

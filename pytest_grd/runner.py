@@ -126,7 +126,8 @@ class CaseRunner:
             forced_reason=case.forced_reason,
             wasxfail=wasxfail,
         )
-        decided = item.ihook.pytest_grd_case_verdict(item=item, case=case, outcome=outcome)
+        ihook = item.ihook  # looked up once: it filters conftest plugins by path
+        decided = ihook.pytest_grd_case_verdict(item=item, case=case, outcome=outcome)
         if case.spec.decide is not None:
             decided = as_evidence(decided)  # the decision across cases is the claim's
         record = case.record
@@ -143,7 +144,7 @@ class CaseRunner:
             # A forced doubt on a passing body: pytest must see a failure too.
             report.outcome = "failed"
             report.longrepr = f"INCONCLUSIVE: {record.reason}"
-        item.ihook.pytest_grd_case_finished(item=item, case=case)
+        ihook.pytest_grd_case_finished(item=item, case=case)
         report.grd_record = record.to_dict()  # type: ignore[attr-defined]
         # JUnit XML reads properties from the teardown report, which copies them
         # from the item: they travel under xdist too.
