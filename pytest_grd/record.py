@@ -264,9 +264,7 @@ class CaseRecord:
             d.pop(volatile, None)
         # Which GPU (or Ray node) a case got depends on the worker it landed
         # on; the run key names the session.
-        d["extra"] = {
-            k: v for k, v in d["extra"].items() if k not in ("gpu", "ray", "run_key")
-        }
+        d["extra"] = {k: v for k, v in d["extra"].items() if k not in ("gpu", "ray", "run_key")}
         return d
 
 
