@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from .journal import parent_key
 from .registry import RunRegistry
 from .settings import TrackingSettings, TrackingUnavailable
-from .tags import parent_tags
+from .tags import parent_tags, shared_tags
 
 if TYPE_CHECKING:
     from .store import TrackingStore
@@ -75,11 +75,7 @@ class LiveRun:
 
         def make_parent() -> str:
             tags = parent_tags(hyp, str(entry["claim"]), str(entry["scale"]))
-            shared = {
-                k: v
-                for k, v in entry["tags"].items()
-                if k.startswith(("mlflow.source.git.", "grd.env.")) or k == "grd.session_id"
-            }
+            shared = shared_tags(entry["tags"])
             key = parent_key(target.session_id, hyp)
             return store.create_run({**shared, **tags, "grd.run_key": key}, hyp, entry["start"])
 

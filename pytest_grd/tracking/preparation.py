@@ -1,5 +1,5 @@
-"""Preparing a store once per session: the inter-process lock, quiet schema
-creation, and a read-only look at whether a SQLite store already exists.
+"""Preparing a store: quiet schema creation, and a read-only look at whether
+a SQLite store already exists (the lock is :func:`.registry.locked`).
 
 Standard library only (no MLflow import).
 """
@@ -7,27 +7,11 @@ Standard library only (no MLflow import).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["initialized", "interprocess_lock", "quiet_store_setup"]
-
-
-@contextlib.contextmanager
-def interprocess_lock(path: Path) -> Iterator[None]:
-    """Serialize store preparation between the processes of a session (and
-    between sessions sharing a store): a fresh SQLite store created by
-    several processes at once fails half-way: with 4 processes, 3 failed with
-    'table experiments already exists' or 'duplicate column name')."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+__all__ = ["initialized", "quiet_store_setup"]
 
 
 @contextlib.contextmanager

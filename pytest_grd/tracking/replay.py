@@ -23,12 +23,9 @@ from .journal import journal_files, parent_key, read_json, read_lines
 from .registry import LockTimeout, RunRegistry
 from .replay_state import ReplayState
 from .store import TrackingStore
-from .tags import parent_tags, record_dict_tags, verdict_tags
+from .tags import parent_tags, record_dict_tags, shared_tags, verdict_tags
 
 __all__ = ["Replayer", "StoreDown"]
-
-#: Tags a parent run takes from its first case's run (same process facts).
-_SHARED_TAGS = ("grd.python", "grd.platform", "grd.session_id", "mlflow.source.type")
 
 
 class StoreDown(Exception):
@@ -200,7 +197,7 @@ class Replayer:
             # sync of a killed session does.
             self.state.parents.setdefault(run.hyp, {"claim": run.claim, "scale": run.scale})
             return known
-        tags = {k: v for k, v in run.create_tags.items() if _shared(k)}
+        tags = shared_tags(run.create_tags)
         tags.update(parent_tags(run.hyp, run.claim, run.scale))
         if self.meta:
             tags["grd.session_meta"] = self.meta
@@ -296,7 +293,3 @@ class Replayer:
 
 class _Refused(Exception):
     """The store refused to make a run (noted; its lines are skipped)."""
-
-
-def _shared(tag: str) -> bool:
-    return tag in _SHARED_TAGS or tag.startswith(("mlflow.source.git.", "grd.env."))

@@ -31,6 +31,7 @@ __all__ = [
     "process_tags",
     "env_tags",
     "case_tags",
+    "shared_tags",
     "parent_tags",
     "verdict_tags",
     "record_tags",
@@ -160,6 +161,19 @@ def case_params(record: CaseRecord) -> dict[str, str]:
     if record.seed is not None:
         params.setdefault("seed", str(record.seed))
     return params
+
+
+#: Tags a parent run takes from its cases' runs (the same session and machine).
+_SHARED_TAGS = ("grd.python", "grd.platform", "grd.session_id", "mlflow.source.type")
+
+
+def shared_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """The tags of a case's run that its parent run carries too."""
+    return {
+        k: v
+        for k, v in tags.items()
+        if k in _SHARED_TAGS or k.startswith(("mlflow.source.git.", "grd.env."))
+    }
 
 
 def case_tags(record: CaseRecord, location: str = "") -> dict[str, str]:
