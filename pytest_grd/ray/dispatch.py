@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,10 @@ STOP_TIMEOUT_S = 30.0
 _RemoteWorker: Any = ray.remote(max_concurrency=2, max_restarts=0)(  # type: ignore[call-overload]
     PytestWorker
 )
+
+
+#: How long a lost worker's node may take to be reported dead.
+NODE_DEATH_GRACE_S = 5.0
 
 
 @dataclass
@@ -218,9 +223,15 @@ class RaySweep:
 
     def _why(self, lane: Lane, exc: BaseException) -> str:
         node = (lane.placement or {}).get("node_id")
-        alive = {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
-        if node and node not in alive:
-            return f"node lost ({node[:12]} at {(lane.placement or {}).get('node_ip')})"
+        # The cluster marks a dead node a few seconds after its actors fail:
+        # look again for a moment before calling it a worker's death.
+        deadline = time.monotonic() + NODE_DEATH_GRACE_S
+        while node:
+            if node not in {n["NodeID"] for n in ray.nodes() if n.get("Alive")}:
+                return f"node lost ({node[:12]} at {(lane.placement or {}).get('node_ip')})"
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.25)
         return f"worker died ({one_line(str(exc))[:200]})"
 
     def _info(self, lane: Lane, task: Task) -> dict[str, Any]:

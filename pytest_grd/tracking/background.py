@@ -69,13 +69,12 @@ class BackgroundWriter:
             )
 
     def finish(self, timeout: float | None = None) -> WriterOutcome:
-        """Wait up to ``timeout`` s for the writer to send everything; then
-        stop it and say what is left."""
+        """Wait for the writer to send everything, as long as it keeps
+        sending (at most ``timeout`` s without progress); then stop it and
+        say what is left."""
         limit = self.timeout if timeout is None else timeout
         self._wait_for_import()
-        try:
-            self.process.wait(timeout=limit)
-        except subprocess.TimeoutExpired:
+        if not self._wait_while_sending(limit):
             self.process.terminate()
             try:
                 self.process.wait(timeout=2)
@@ -87,13 +86,28 @@ class BackgroundWriter:
         error = status.get("error")
         pending = pending_runs(self.directory, self.uri)
         if pending and not error:
-            error = _held(lock_path(self.uri)) or f"the store took longer than {limit:g} s"
+            error = _held(lock_path(self.uri)) or f"nothing sent for {limit:g} s"
         return WriterOutcome(
             pending=pending,
             error=str(error) if error else None,
             experiment_id=status.get("experiment_id"),
             notes=dict(state.notes),
         )
+
+    def _wait_while_sending(self, limit: float) -> bool:
+        """Wait for the writer to end; give up once it has sent nothing for
+        ``limit`` seconds (a writer still sending is not waiting on the
+        store).  Whether it ended."""
+        state = ReplayState.load(self.directory, self.uri).path
+        last, idle_since = _mtime(state), time.monotonic()
+        while self.process.poll() is None:
+            now = _mtime(state)
+            if now != last:
+                last, idle_since = now, time.monotonic()
+            elif time.monotonic() - idle_since >= limit:
+                return False
+            time.sleep(0.05)
+        return True
 
     def _wait_for_import(self) -> None:
         """A writer still importing MLflow (seconds on a busy machine) is
@@ -110,6 +124,13 @@ class BackgroundWriter:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _held(path: Path) -> str | None:
