@@ -35,6 +35,9 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# Every test names its own store; a tracking URI exported in the developer's
+# shell must not receive the suite's runs (nor change what a test reads back).
+os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
 class RecordSink:

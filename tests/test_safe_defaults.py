@@ -77,7 +77,7 @@ def test_the_scaffold_notebook_example_runs_as_written(tmp_path: Path) -> None:
     pyproject = root / "pyproject.toml"
     pyproject.write_text(re.sub(r"norecursedirs = .*\n", "", pyproject.read_text()))
     stored = list((root / "mlartifacts").rglob("*.ipynb"))
-    assert stored, "the first run stored no executed notebook"
+    assert stored, "the first run stored no executed notebook:\n" + run.stdout[-3000:]
     again = _run(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", cwd=root)
     assert again.returncode == 0, again.stdout[-3000:]
     assert "duplicate hypothesis id" not in again.stdout

@@ -4,6 +4,7 @@ serially and under xdist, read back from a real store."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -89,3 +90,37 @@ def test_mlflow_fluent_api_and_autolog_land_in_the_case_run(
         assert run.info.status == "FINISHED"
         parent = run.data.tags["mlflow.parentRunId"]
         assert client.get_run(parent).data.tags["grd.hypothesis"] == "hyp_fluent"
+
+
+LIVE = """
+import mlflow
+import pytest
+
+@pytest.mark.hypothesis("hyp_live", claim="a live run is MLflow's active run")
+def test_live(grd_run):
+    assert mlflow.active_run().info.run_id == grd_run.run_id
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_a_live_run_leaves_the_tracking_uri_as_it_found_it(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``mlflow.set_tracking_uri`` exports its URI to the environment: a live
+    case must not leave it there once it ends, or every process started
+    afterwards (a nested pytest, the next session of an xdist worker) would
+    track to this session's store."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
+    pytester.makepyfile(test_live=LIVE)
+    pytester.makeini("[pytest]\nfilterwarnings = ignore::FutureWarning\n")
+    uri = f"sqlite:///{pytester.path.as_posix()}/m.db"
+    result = pytester.runpytest("--grd-tracking-uri", uri, "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert os.environ["MLFLOW_TRACKING_URI"] == "sqlite:///elsewhere.db"
+    assert mlflow.get_tracking_uri() == "sqlite:///elsewhere.db"
+    assert mlflow.active_run() is None
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(None)

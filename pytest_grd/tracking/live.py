@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["LiveRun", "LiveRunError"]
 
 _STORES: dict[str, TrackingStore] = {}
+_URI_ENV = "MLFLOW_TRACKING_URI"
 
 
 class LiveRunError(RuntimeError):
@@ -53,10 +54,16 @@ def _store(writer: CaseRunWriter) -> TrackingStore:
 class LiveRun:
     """The store side of one case whose run is live."""
 
-    def __init__(self, store: TrackingStore, run_id: str, started: bool) -> None:
+    def __init__(
+        self, store: TrackingStore, run_id: str, started: bool, previous_uri: str | None
+    ) -> None:
         self.store = store
         self.run_id = run_id
         self.started = started
+        #: ``MLFLOW_TRACKING_URI`` before the case: :func:`mlflow.set_tracking_uri`
+        #: exports its argument to the environment, which every process the
+        #: session starts later (a notebook kernel, a nested pytest) inherits.
+        self.previous_uri = previous_uri
 
     @property
     def client(self) -> Any:
@@ -92,8 +99,9 @@ class LiveRun:
         record = writer.record
         record.run_id, record.parent_run_id = run_id, parent_id
         record.experiment_id = store.experiment_id
+        previous_uri = os.environ.get(_URI_ENV)
         started = _activate(store, run_id)
-        return cls(store, run_id, started)
+        return cls(store, run_id, started, previous_uri)
 
     def send(self, metrics: list[Any], params: dict[str, str], tags: dict[str, str]) -> None:
         self.store.retry()
@@ -114,6 +122,8 @@ class LiveRun:
         else:
             self.store.terminate(self.run_id, status, None)
         os.environ.pop("MLFLOW_RUN_ID", None)
+        # None unsets it again (MLflow's code handles it; its hint omits it).
+        mlflow.set_tracking_uri(self.previous_uri)  # type: ignore[arg-type]
 
 
 def _params(params: dict[str, str]) -> list[Any]:
