@@ -45,10 +45,22 @@ class CaseRunner:
     def pytest_runtest_protocol(self, item: pytest.Item) -> bool | None:
         """A worker starts no new case once the controller was interrupted
         (xdist lets a worker run the cases already queued to it)."""
+        if self._interrupted(item):
+            return True
+        return None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> None:
+        """Checked again just before the test body: the signal may have come
+        while this case's fixtures were set up (seconds, for a model)."""
+        if self._interrupted(item):
+            pytest.skip("interrupted on the controller before this case ran")
+
+    def _interrupted(self, item: pytest.Item) -> bool:
         if self.stop_file and os.path.exists(self.stop_file):
             item.session.shouldstop = "interrupted on the controller"
             return True
-        return None
+        return False
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
