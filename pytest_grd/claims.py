@@ -18,19 +18,26 @@ __all__ = ["HypothesisRegistry", "location"]
 
 def location(node: Any) -> str:
     """``file:line`` of a node's definition, for messages."""
+    fspath = getattr(node, "path", None)
+    code = _code(node)
+    if fspath is not None and code is not None:
+        # Without pytest's ``node.location``: every case of a large sweep
+        # asks, and that one inspects the source each time.
+        return f"{fspath}:{code.co_firstlineno}"
     path, lineno, _ = node.location if hasattr(node, "location") else (None, None, None)
     if path is None:
         return str(getattr(node, "nodeid", node))
-    fspath = getattr(node, "path", None)
     shown = str(fspath) if fspath is not None else path
-    try:
-        obj = getattr(node, "obj", None)
-        code = getattr(obj, "__code__", None)
-        if code is not None:
-            return f"{shown}:{code.co_firstlineno}"
-    except Exception:  # an object whose attributes raise: fall back to pytest's location
-        pass
+    if code is not None:
+        return f"{shown}:{code.co_firstlineno}"
     return f"{shown}:{(lineno or 0) + 1}"
+
+
+def _code(node: Any) -> Any:
+    try:
+        return getattr(getattr(node, "obj", None), "__code__", None)
+    except Exception:  # an object whose attributes raise: fall back to pytest's location
+        return None
 
 
 class HypothesisRegistry:

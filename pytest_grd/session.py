@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import tempfile
 import uuid
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from .keys import CASE_KEY, SEED_PARAM, SESSION_KEY
 from .marker import MarkerError
 from .record import CaseRecord, HypothesisResult, case_name, jsonable
 from .settings import get_settings, seed_values
+from .wire import CASE, RECORD, RecordWire
 
 __all__ = ["GrdSession", "get_session"]
 
@@ -100,6 +102,28 @@ class GrdSession:
         # The code this session runs may differ from a previous session's in
         # the same process (pytest.main twice, a commit in between).
         git_state.cache_clear()
+        self.wire = RecordWire()
+
+    # -- reports between processes -------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_report_to_serializable(
+        self, config: pytest.Config, report: Any
+    ) -> Generator[None, Any, Any]:
+        """A worker sends records compact (:mod:`pytest_grd.wire`)."""
+        data = yield
+        if self.is_worker and isinstance(data, dict) and (CASE in data or RECORD in data):
+            self.wire.pack(data)
+        return data
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_report_from_serializable(
+        self, config: pytest.Config, data: dict[str, Any]
+    ) -> Generator[None, Any, Any]:
+        """The controller rebuilds them whole before any hook sees the report."""
+        if CASE in data or RECORD in data:
+            self.wire.unpack(data)
+        return (yield)
 
     # -- collection --------------------------------------------------------
 
