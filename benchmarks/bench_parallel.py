@@ -5,8 +5,11 @@ Run alone: ``python benchmarks/bench_parallel.py`` (about a minute).
 1. **Speed-up.**  Eight CPU-bound cases of about one second each (a pure
    Python loop calibrated on this machine), with MLflow tracking on (a SQLite
    store in a temporary directory, its schema created before timing), run
-   serially (``-n 0``) and with ``-n 2``, alternating, ``--rounds`` times;
-   the same without tracking for comparison.  Printed: medians with their
+   serially (``-n 0``) and with ``-n 2``, alternating, ``--rounds`` times:
+   with the session's writer kept warm between sessions (the default, as a
+   researcher running pytest again meets it), with a new writer each session
+   (``GRD_WRITER_IDLE=0``: the first session of the day), and without
+   tracking for comparison.  Printed: medians with their
    range of the whole pytest command's wall time and of the sweep (first
    case start to last case end, from the records), the per-round speed-up,
    the tracking cost per case inside the serial sweep, and the load average.
@@ -22,6 +25,7 @@ Run alone: ``python benchmarks/bench_parallel.py`` (about a minute).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -122,28 +126,43 @@ def bench_speedup(cases: int, seconds: float, rounds: int) -> None:
         print(f"  {rounds} rounds, -n 0 and -n 2 alternating; median [min-max]")
         print("  wall: the whole pytest command; sweep: first case start to last case end")
         sweep_serial: dict[str, float] = {}
-        for label, common in (
-            ("tracking (SQLite)", tracking),
-            ("--grd-no-tracking", ["-p", "no:cacheprovider", "--grd-no-tracking"]),
+        cold = {**env, "GRD_WRITER_IDLE": "0"}
+        for label, common, run_env in (
+            ("tracking (SQLite), writer kept warm between sessions (default)", tracking, env),
+            ("tracking (SQLite), a new writer each session (GRD_WRITER_IDLE=0)", tracking, cold),
+            ("--grd-no-tracking", ["-p", "no:cacheprovider", "--grd-no-tracking"], env),
         ):
             walls: dict[str, list[float]] = {"0": [], "2": []}
             sweeps: dict[str, list[float]] = {"0": [], "2": []}
             for _ in range(rounds):
                 for n in ("0", "2"):
-                    walls[n].append(pytest_run(root, [*common, "-n", n], env))
+                    walls[n].append(pytest_run(root, [*common, "-n", n], run_env))
                     sweeps[n].append(_makespan(times))
             ratios = [a / b for a, b in zip(walls["0"], walls["2"], strict=True)]
-            sweep_serial[label] = statistics.median(sweeps["0"])
+            sweep_serial.setdefault(label.split(",")[0], statistics.median(sweeps["0"]))
             print(f"  {label}")
             for n in ("0", "2"):
                 print(f"    -n {n}  wall {_spread(walls[n])} s   sweep {_spread(sweeps[n])} s")
             print(f"    speed-up (per-round wall ratio)  {_spread(ratios, 'x')}")
+        _stop_warm_writer(store, env, root)
         per_case = (sweep_serial["tracking (SQLite)"] - sweep_serial["--grd-no-tracking"]) / cases
         print(
             f"  tracking cost inside the serial sweep: {per_case * 1000:+.1f} ms per case "
             "(median sweeps, tracking minus no tracking)"
         )
         print(f"  load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def _stop_warm_writer(store: str, env: dict[str, str], root: Path) -> None:
+    """The benchmark's store goes with its folder: so does its writer."""
+    import signal
+
+    from pytest_grd.tracking.warm import Mailbox, writer_key
+
+    pid = Mailbox(writer_key(store, env, str(root))).pid()
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
 
 
 def _spread(values: list[float], unit: str = "") -> str:

@@ -175,6 +175,17 @@ def _resolve_scale(option: Any, ini: Any, scales: tuple[str, ...]) -> str:
     return value
 
 
+def _resolve_idle(env: str | None, ini: Any) -> float:
+    source, raw = ("GRD_WRITER_IDLE", env) if env else ("ini grd_writer_idle", _text(ini) or "300")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise SettingError(f"{source} must be a number of seconds >= 0, got {raw!r}")
+    return value
+
+
 def _resolve_timeout(
     option: Any, ini: Any, name: str = "notebook_timeout", default: str = "600"
 ) -> float:
@@ -297,6 +308,9 @@ class Settings:
     tracking_offline: bool = False
     #: ini ``grd_tracking_timeout``: the longest wait on the store, in seconds.
     tracking_timeout: float = 10.0
+    #: ini ``grd_writer_idle`` / ``GRD_WRITER_IDLE``: how long a session's
+    #: writer stays up for the next session (0: it does not).
+    tracking_writer_idle: float = 300.0
     experiment: str = "pytest-grd"
     env_allowlist: tuple[str, ...] = ()
     #: ``--grd-gpus`` or ini ``grd_gpus`` (raw; parsed by the sweep plugin
@@ -400,6 +414,7 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
         tracking_timeout=_resolve_timeout(
             None, src.ini("grd_tracking_timeout"), "tracking_timeout", "10"
         ),
+        tracking_writer_idle=_resolve_idle(env.get("GRD_WRITER_IDLE"), src.ini("grd_writer_idle")),
         experiment=resolve_experiment(_text(src.ini("grd_experiment")), root),
         env_allowlist=_lines(src.ini("grd_env_allowlist")),
         # With --grd-ray, Ray places GPUs: ini grd_gpus would start xdist workers.

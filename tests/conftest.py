@@ -38,6 +38,10 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 # Every test names its own store; a tracking URI exported in the developer's
 # shell must not receive the suite's runs (nor change what a test reads back).
 os.environ.pop("MLFLOW_TRACKING_URI", None)
+# Hundreds of sessions here each have a store of their own: a writer kept warm
+# for each would outlive its test by minutes.  tests/test_tracking_warm.py
+# turns it on where it is the subject.
+os.environ.setdefault("GRD_WRITER_IDLE", "0")
 
 
 class RecordSink:

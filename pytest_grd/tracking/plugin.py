@@ -152,7 +152,12 @@ class TrackingPlugin:
         )
         if not s.tracking_offline:
             self.writer = BackgroundWriter(
-                self.directory, self.session_id, self.uri, s.experiment, s.tracking_timeout
+                self.directory,
+                self.session_id,
+                self.uri,
+                s.experiment,
+                s.tracking_timeout,
+                s.tracking_writer_idle,
             )
 
     def _session_meta(self) -> str:
