@@ -159,7 +159,7 @@ def _stop_warm_writer(store: str, env: dict[str, str], root: Path) -> None:
 
     from pytest_grd.tracking.warm import Mailbox, writer_key
 
-    pid = Mailbox(writer_key(store, env, str(root))).pid()
+    pid = Mailbox(writer_key(store, 10.0, env, str(root))).pid()
     if pid is not None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)

@@ -20,7 +20,7 @@ import pytest
 
 from .claim_results import DECISION_ATTR, emit_decision_results
 from .evidence import flag_optional_stopping, mark_partial, settle_partial
-from .record import CaseRecord, HypothesisResult, group_by_hypothesis
+from .record import CaseRecord, HypothesisResult, group_by_hypothesis, junit_properties
 from .session import settled_dir
 from .text import one_line
 from .verdict import LETTERS, Verdict
@@ -72,6 +72,8 @@ class VerdictController:
 
     # -- records -------------------------------------------------------------
 
+    # tryfirst: JUnit XML reads the teardown report's properties in its own hook.
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # The partial record is this controller's alone, until the verdict
         # arrives: the report pytest keeps to the end need not hold it too.
@@ -83,9 +85,22 @@ class VerdictController:
             # xdist reports a crashed worker's case with ``when == "???"``.
             if str(report.when) == "???" and report.nodeid in self.started:
                 self._cut_short(report.nodeid, f"worker crashed: {report.longrepr}", report)
+        else:
+            self.started.pop(report.nodeid, None)
+            self._receive(CaseRecord.from_dict(data))
+        if report.when == "teardown":
+            self._label(report)
+
+    def _label(self, report: pytest.TestReport) -> None:
+        """A case that ran in a worker: its JUnit properties, from its record
+        (a serial case has them from its item already)."""
+        position = self._positions.get(report.nodeid)
+        if position is None or any(k == "grd.verdict" for k, _ in report.user_properties):
             return
-        self.started.pop(report.nodeid, None)
-        self._receive(CaseRecord.from_dict(data))
+        report.user_properties = [
+            *report.user_properties,
+            *junit_properties(self.records[position]),
+        ]
 
     def _cut_short(self, nodeid: str, reason: str, report: pytest.TestReport | None = None) -> None:
         """A case started and never reached its verdict (its worker died, or

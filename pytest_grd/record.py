@@ -23,6 +23,7 @@ __all__ = [
     "case_name",
     "finite_json",
     "jsonable",
+    "junit_properties",
     "group_by_hypothesis",
 ]
 
@@ -118,6 +119,22 @@ def _fmt_param(value: Any) -> str:
     if isinstance(value, str):
         return value
     return str(jsonable(value))
+
+
+def junit_properties(record: CaseRecord) -> list[tuple[str, str]]:
+    """The properties a case's JUnit ``<testcase>`` carries (from its
+    teardown report): hypothesis, verdict, reason, run id, and the run key
+    the session's writer tags the run with (the id is known in the case
+    only when its run was live)."""
+    props = [
+        ("grd.hypothesis", record.hypothesis),
+        ("grd.verdict", record.verdict.value),
+        ("grd.reason", record.reason),
+        ("grd.run_id", record.run_id or ""),
+    ]
+    if record.extra.get("run_key"):
+        props.append(("grd.run_key", str(record.extra["run_key"])))
+    return props
 
 
 def case_name(hypothesis: str, params: Mapping[str, Any], seed: int | None = None) -> str:

@@ -20,7 +20,7 @@ import pytest
 from .case import Case, set_current_case
 from .keys import CASE_KEY
 from .outcomes import Inconclusive
-from .record import jsonable
+from .record import jsonable, junit_properties
 from .session import settled_dir
 from .text import one_line
 from .verdict import CaseVerdict, Outcome, Verdict, as_evidence, decide_case
@@ -38,6 +38,7 @@ class CaseRunner:
         self.config = session.config
         self.session_id = session.session_id
         self.worker_id = session.worker_id
+        self.is_worker = session.is_worker
         workerinput: dict[str, Any] | None = getattr(self.config, "workerinput", None)
         self.stop_file: str | None = workerinput.get("grd_stop_file") if workerinput else None
 
@@ -158,19 +159,11 @@ class CaseRunner:
             report.longrepr = f"INCONCLUSIVE: {record.reason}"
         ihook.pytest_grd_case_finished(item=item, case=case)
         report.grd_record = record.to_dict()  # type: ignore[attr-defined]
-        # JUnit XML reads properties from the teardown report, which copies them
-        # from the item: they travel under xdist too.
-        for key, value in (
-            ("grd.hypothesis", record.hypothesis),
-            ("grd.verdict", record.verdict.value),
-            ("grd.reason", record.reason),
-            ("grd.run_id", record.run_id or ""),
-        ):
-            item.user_properties.append((key, value))
-        if record.extra.get("run_key"):
-            # The run id is known here only for a live run; the session's
-            # writer tags the run with this key (``grd.run_key``).
-            item.user_properties.append(("grd.run_key", str(record.extra["run_key"])))
+        if not self.is_worker:
+            # JUnit XML reads properties from the teardown report, which copies
+            # them from the item.  A worker's controller adds them itself, from
+            # the record it received (see VerdictController): not sent twice.
+            item.user_properties.extend(junit_properties(record))
 
     @pytest.hookimpl(trylast=True)
     def pytest_grd_case_verdict(

@@ -51,7 +51,15 @@ class Project:
         return done
 
     def mailbox(self) -> Mailbox:
-        return Mailbox(writer_key(self.uri, self.env, str(self.root)))
+        return Mailbox(writer_key(self.uri, 10.0, self.env, str(self.root)))
+
+    def served(self) -> list[str]:
+        """The sessions the mailbox's writer says it sent."""
+        path = self.mailbox().path / "served"
+        return path.read_text().split() if path.exists() else []
+
+    def sessions(self) -> list[str]:
+        return sorted({r.data.tags["grd.session_id"] for r in self.runs()})
 
     def runs(self) -> list[Any]:
         from mlflow.tracking import MlflowClient
@@ -117,9 +125,11 @@ def test_later_sessions_are_sent_by_the_warm_writer(project: Project, workers: l
     assert _alive(first), "no writer stayed up after the first session"
     project.run(*workers)
     project.run(*workers)
-    # pytest returned each time while the same writer went on living.
+    # pytest returned each time while the same writer went on living, and it
+    # sent all three sessions.
     assert project.mailbox().pid() == first and _alive(first)
     project.check(sessions=3)
+    assert sorted(project.served()) == project.sessions()
     assert not list((project.root / ".grd" / "journal").iterdir())  # all sent, all pruned
 
 
@@ -134,6 +144,7 @@ def test_a_warm_writer_killed_between_sessions_is_replaced(project: Project) -> 
     second = project.mailbox().pid()
     assert second is not None and second != first and _alive(second)
     project.check(sessions=2)
+    assert len(project.served()) == 2  # the first line is the killed writer's
 
 
 @pytest.mark.slow
@@ -151,6 +162,9 @@ def test_a_session_nobody_takes_gets_a_writer_of_its_own(project: Project) -> No
         project.check(sessions=2)
         assert not list(project.mailbox().path.glob("request-*.json"))
         assert elapsed < 60, elapsed
+        # Handed over (the stopped writer held the mailbox), taken back, and
+        # sent by a writer of its own: not by the stopped one.
+        assert len(project.served()) == 1 and project.served()[0] in project.sessions()
     finally:
         os.kill(warm, signal.SIGCONT)
 
@@ -182,19 +196,19 @@ def test_a_writer_serves_only_sessions_of_its_kind(tmp_path: Path) -> None:
     db = tmp_path / "m.db"
     uri = f"sqlite:///{db}"
     env = {"PATH": "/usr/bin", "MLFLOW_TRACKING_TOKEN": "a", "TERM": "xterm"}
-    key = writer_key(uri, env, str(tmp_path))
-    assert writer_key(uri, {**env, "TERM": "dumb", "COLUMNS": "80"}, str(tmp_path)) == key
-    assert writer_key(uri, {**env, "MLFLOW_TRACKING_TOKEN": "b"}, str(tmp_path)) != key
-    assert writer_key(uri, {**env, "AWS_PROFILE": "x"}, str(tmp_path)) != key
-    assert writer_key(uri, {**env, "https_proxy": "http://p:3128"}, str(tmp_path)) != key
-    assert writer_key(uri, env, str(tmp_path / "sub")) != key
-    assert writer_key(f"sqlite:///{tmp_path}/other.db", env, str(tmp_path)) != key
+    key = writer_key(uri, 10.0, env, str(tmp_path))
+    assert writer_key(uri, 10.0, {**env, "TERM": "dumb", "COLUMNS": "80"}, str(tmp_path)) == key
+    assert writer_key(uri, 10.0, {**env, "MLFLOW_TRACKING_TOKEN": "b"}, str(tmp_path)) != key
+    assert writer_key(uri, 10.0, {**env, "AWS_PROFILE": "x"}, str(tmp_path)) != key
+    assert writer_key(uri, 10.0, {**env, "https_proxy": "http://p:3128"}, str(tmp_path)) != key
+    assert writer_key(uri, 10.0, env, str(tmp_path / "sub")) != key
+    assert writer_key(f"sqlite:///{tmp_path}/other.db", 10.0, env, str(tmp_path)) != key
     db.write_bytes(b"")
-    made = writer_key(uri, env, str(tmp_path))
+    made = writer_key(uri, 10.0, env, str(tmp_path))
     assert made != key  # "new" before, this file now
     db.write_bytes(b"more")
-    assert writer_key(uri, env, str(tmp_path)) == made  # written to: the same store
+    assert writer_key(uri, 10.0, env, str(tmp_path)) == made  # written to: the same store
     db.unlink()
     (tmp_path / "keep").write_bytes(b"")  # the inode is not handed straight back
     db.write_bytes(b"")
-    assert writer_key(uri, env, str(tmp_path)) != made  # deleted and made again
+    assert writer_key(uri, 10.0, env, str(tmp_path)) != made  # deleted and made again

@@ -67,7 +67,9 @@ class BackgroundWriter:
         self.status = status_path(directory, uri)
         directory.mkdir(parents=True, exist_ok=True)
         self.process: subprocess.Popen[bytes] | None = None
-        self.mailbox = Mailbox(writer_key(uri)) if idle > 0 else None
+        self.mailbox = Mailbox(writer_key(uri, timeout)) if idle > 0 else None
+        if self.mailbox is not None and not self.mailbox.usable():
+            self.mailbox, self.idle = None, 0.0  # not ours: no writer stays
         #: Whether the session was left for a warm writer to take.
         self.handed = self.mailbox is not None and self.mailbox.hand_over(
             {
@@ -146,13 +148,7 @@ class BackgroundWriter:
             return self.process is not None and self.process.poll() is None
         if self.process is not None and pid == self.process.pid:
             return self.process.poll() is None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return _pid_alive(pid)
 
     def _make_sure_taken(self) -> None:
         """A session handed over and never taken (the warm writer was busy, or
@@ -218,6 +214,24 @@ class BackgroundWriter:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether the process runs (a zombie does not: a writer that left its
+    controller is reaped by whoever adopts it, which in a container may be
+    pytest itself, never waiting for it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            state = handle.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc here: the signal said it is there
+    return state not in ("Z", "X")
 
 
 def _mtime(path: Path) -> float:

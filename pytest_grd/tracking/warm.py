@@ -24,7 +24,7 @@ temporary directory (per user):
 * ``request-<session>.json``: a session to send; the writer takes it
   (deleting it), or the controller takes it back when nobody did within a
   moment and starts a writer of its own;
-* ``pid``, ``writer.log``.
+* ``pid``, ``served`` (the sessions it sent), ``writer.log``.
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ import fcntl
 import hashlib
 import json
 import os
+import stat
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -47,6 +49,9 @@ __all__ = ["IDLE_ENV", "Mailbox", "writer_key"]
 
 #: Overrides ini ``grd_writer_idle`` (seconds; 0: no warm writer).
 IDLE_ENV = "GRD_WRITER_IDLE"
+#: The longest a controller waits at the door (a writer holds it for
+#: milliseconds; one stopped there must not stop the session).
+DOOR_LIMIT = 2.0
 
 _ENV_PREFIXES = ("MLFLOW_", "AWS_", "AZURE_", "GOOGLE_", "GCS_", "DATABRICKS_")
 _ENV_NAMES = {
@@ -98,14 +103,21 @@ def _database(uri: str) -> str:
     return f"{info.st_dev}:{info.st_ino}"
 
 
-def writer_key(uri: str, environ: Mapping[str, str] | None = None, cwd: str | None = None) -> str:
-    """What a warm writer must share with a session to send its journal."""
+def writer_key(
+    uri: str,
+    timeout: float,
+    environ: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+) -> str:
+    """What a warm writer must share with a session to send its journal
+    (``timeout``: ini ``grd_tracking_timeout``, which its HTTP requests keep)."""
     env = os.environ if environ is None else environ
     chosen = sorted(
         (k, v) for k, v in env.items() if k.startswith(_ENV_PREFIXES) or k.upper() in _ENV_NAMES
     )
     parts = [
         uri,
+        repr(float(timeout)),
         cwd if cwd is not None else os.getcwd(),
         _database(uri),
         sys.executable,
@@ -131,17 +143,36 @@ class Mailbox:
         _mailboxes().mkdir(mode=0o700, exist_ok=True)
         self.path.mkdir(mode=0o700, exist_ok=True)
 
+    def usable(self) -> bool:
+        """Whether the mailboxes' folder is this user's own (a real folder,
+        not a link, mode 0700): another user could else plant sessions in it."""
+        root = _mailboxes()
+        try:
+            root.mkdir(mode=0o700, exist_ok=True)
+            info = os.lstat(root)
+        except OSError:
+            return False
+        return (
+            stat.S_ISDIR(info.st_mode)
+            and info.st_uid == os.getuid()
+            and stat.S_IMODE(info.st_mode) & 0o077 == 0
+        )
+
     # -- locks ---------------------------------------------------------------
 
     @contextlib.contextmanager
-    def door(self) -> Iterator[None]:
+    def door(self, timeout: float | None = None) -> Iterator[bool]:
+        """Hold ``door.lock``: yields whether it was got (always, without a
+        timeout; a controller gives up after ``timeout`` s on a writer
+        stopped at the door, and goes its own way)."""
         self.make()
         with open(self.path / "door.lock", "a+") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            got = _flock(handle, timeout)
             try:
-                yield
+                yield got
             finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+                if got:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def hold_alive(self) -> IO[str] | None:
         """The writer's side: the open, locked ``alive.lock`` (kept open while
@@ -170,17 +201,14 @@ class Mailbox:
         return False
 
     def clear(self) -> None:
-        """The writer's side, leaving under :meth:`door`: remove the mailbox
-        (a controller waiting at the door then finds no writer), unless its
-        log has something to say."""
-        for name in ("pid", "alive.lock", "door.lock"):
+        """The writer's side, leaving under :meth:`door` while it still
+        holds ``alive.lock``: what only it wrote.  The lock files stay (one
+        unlinked while held would let two processes each hold "the" lock)."""
+        for name in ("pid", "served"):
             (self.path / name).unlink(missing_ok=True)
-        try:
+        with contextlib.suppress(OSError):
             if self.log.stat().st_size == 0:
                 self.log.unlink()
-            self.path.rmdir()
-        except OSError:
-            pass  # a log worth keeping, or a request that just came
 
     def pid(self) -> int | None:
         try:
@@ -198,21 +226,30 @@ class Mailbox:
         one takes sessions now.  Whether it was left."""
         if not self.path.is_dir():
             return False  # no writer was ever here
-        with self.door():
-            if not self.writer_alive():
+        with self.door(DOOR_LIMIT) as got:
+            if not got or not self.writer_alive():
                 return False
             write_json(self._request(str(request["session_id"])), request)
             return True
 
     def take_back(self, session_id: str) -> bool:
         """The controller's side: withdraw a session nobody took.  Whether it
-        was still there (else the writer has it)."""
-        with self.door():
-            path = self._request(session_id)
-            if not path.exists():
+        was still there (else the writer has it, and has said so in the
+        session's status file before letting go of the door)."""
+        with self.door(DOOR_LIMIT) as got:
+            if not got:
                 return False
-            path.unlink()
+            try:
+                self._request(session_id).unlink()
+            except FileNotFoundError:
+                return False
             return True
+
+    def served(self, session_id: str) -> None:
+        """The writer's side: one line per session it sent (what shows that
+        later sessions were handed to it)."""
+        with open(self.path / "served", "a") as handle:
+            handle.write(session_id + "\n")
 
     def take(self) -> dict[str, Any] | None:
         """The writer's side, under :meth:`door`: the oldest session waiting."""
@@ -224,6 +261,21 @@ class Mailbox:
             if request.get("session_id"):
                 return request
         return None
+
+
+def _flock(handle: IO[str], timeout: float | None) -> bool:
+    if timeout is None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        return True
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
 
 
 def _mtime(path: Path) -> float:

@@ -79,6 +79,9 @@ class Writer:
             settings = TrackingSettings(uri=self.uri, source="", experiment=experiment)
             store = self.stores[experiment] = TrackingStore(settings, timeout)
         store.retry()
+        # Looked up again for every session: the experiment may have been
+        # deleted, or the server restarted on an empty store, meanwhile.
+        store.experiment_id = None
         return store
 
     def serve(self, request: Request) -> int:
@@ -119,13 +122,14 @@ class Writer:
             elif not sent:
                 time.sleep(0.05)
 
-    def stay(self, mailbox: Mailbox, idle: float) -> None:
+    def stay(self, mailbox: Mailbox, idle: float, first: str) -> None:
         """Take the next sessions handed over in ``mailbox``; leave once none
         came for ``idle`` seconds (or another writer took the mailbox)."""
         alive = mailbox.hold_alive()
         if alive is None:
             return
         _log_to(mailbox.log)  # the session's folder goes once it is sent
+        mailbox.served(first)
         last = time.monotonic()
         try:
             while True:
@@ -135,17 +139,31 @@ class Writer:
                     time.sleep(0.1)
                     continue
                 with mailbox.door():
-                    request = mailbox.take()
+                    request = self._take(mailbox)
                     if request is None:
                         if expired:
-                            alive.close()  # no session is handed over from now on
                             mailbox.clear()
+                            alive.close()  # no session is handed over from now on
                             return
                         continue
-                self.serve(Request.from_dict(request))
+                self.serve(request)
+                mailbox.served(request.session_id)
                 last = time.monotonic()
         finally:
             alive.close()
+
+    def _take(self, mailbox: Mailbox) -> Request | None:
+        """Under the door: the next session to send, its status file saying
+        so before the controller can look for the request (and find it gone)."""
+        while True:
+            taken = mailbox.take()
+            if taken is None:
+                return None
+            request = Request.from_dict(taken)
+            # A session whose controller died meanwhile is grd sync's.
+            if request.directory.is_dir() and session_is_live(request.directory):
+                write_json(status_path(request.directory, self.uri), {"pid": os.getpid()})
+                return request
 
 
 def _log_to(path: Path) -> None:
@@ -187,7 +205,7 @@ def main(argv: list[str]) -> int:
     if idle > 0:
         from .warm import Mailbox, writer_key
 
-        writer.stay(Mailbox(writer_key(uri, environ, cwd)), idle)
+        writer.stay(Mailbox(writer_key(uri, timeout, environ, cwd)), idle, session_id)
     return code
 
 
