@@ -60,7 +60,7 @@ class VerdictController:
         self._by_hypothesis: dict[str, list[CaseRecord]] = {}
         #: Partial records of cases whose setup was reported, by node id: what
         #: a crashed worker or an interrupt leaves behind.
-        self.started: dict[str, dict[str, Any]] = {}
+        self.started: dict[str, dict[str, Any] | CaseRecord] = {}
         self.decided = False
         #: Sequential hypotheses whose further seeds are not needed -> why.
         self.settled: dict[str, str] = {}
@@ -105,7 +105,10 @@ class VerdictController:
     def _cut_short(self, nodeid: str, reason: str, report: pytest.TestReport | None = None) -> None:
         """A case started and never reached its verdict (its worker died, or
         the session was interrupted): INCONCLUSIVE, with its record kept."""
-        record = CaseRecord.from_dict(self.started.pop(nodeid))
+        started = self.started.pop(nodeid)
+        if isinstance(started, CaseRecord):  # a case run in this process: a copy
+            started = started.to_dict()
+        record = CaseRecord.from_dict(started)
         record.verdict = Verdict.INCONCLUSIVE
         record.reason = one_line(reason)
         record.outcome = "failed"

@@ -95,8 +95,10 @@ class CaseRunner:
             return report
         if report.when == "setup" and report.passed:
             # The partial record lets the controller account for a case whose
-            # worker dies before the verdict.
-            report.grd_case = case.record.to_dict()  # type: ignore[attr-defined]
+            # worker dies (or whose session is interrupted) before the verdict.
+            # In the controller's own process, the record itself: the
+            # controller takes it off the report first (see VerdictController).
+            report.grd_case = case.record if not self.is_worker else case.record.to_dict()  # type: ignore[attr-defined]
             return report
         if report.when == "teardown":
             set_current_case(None)

@@ -19,6 +19,8 @@ from ..settings import get_settings
 from .scheduling import CACHE_KEY, DEFAULT_SCHEDULER, merge_durations
 from .seeding import seed_loaded
 
+_UNSET = object()
+
 if TYPE_CHECKING:
     from ..case import Case
     from ..record import CaseRecord
@@ -47,6 +49,7 @@ class SweepPlugin:
         self.scheduler: str | None = None
         #: Seconds per hypothesis case seen in this run (controller only).
         self.durations: dict[str, float] = {}
+        self._gpu: Any = _UNSET
 
     # -- start-up -----------------------------------------------------------
 
@@ -154,7 +157,10 @@ class SweepPlugin:
         device and GPU tags, and its random generators reset to its seed."""
         from .gpus import device_of, worker_gpu
 
-        gpu = worker_gpu()
+        if self._gpu is _UNSET:
+            # Given to the process before it started: looked up once.
+            self._gpu = worker_gpu()
+        gpu = self._gpu
         case.record.device = device_of(gpu)
         if gpu is not None:
             case.record.extra["gpu"] = gpu.tags(case.record.worker)
