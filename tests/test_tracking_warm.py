@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ class Project:
     def __init__(self, root: Path, idle: str) -> None:
         self.root = root
         root.mkdir()
+        self.timeout = 10.0  # ini grd_tracking_timeout, part of a writer's kind
         self.uri = f"sqlite:///{root.as_posix()}/mlflow.db"
         self.env = {**os.environ, "GRD_WRITER_IDLE": idle, "PYTHONUNBUFFERED": "1"}
         for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_ADDOPTS"):
@@ -40,18 +42,18 @@ class Project:
         (root / "test_w.py").write_text(SWEEP)
         (root / "pytest.ini").write_text("[pytest]\n")
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, pending: bool = False) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly",
              "--grd-tracking-uri", self.uri, *args],
             cwd=self.root, env=self.env, capture_output=True, text=True, timeout=300, check=False,
         )  # fmt: skip
         assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
-        assert "pending" not in done.stdout, done.stdout[-2000:]
+        assert ("pending" in done.stdout) is pending, done.stdout[-2000:]
         return done
 
     def mailbox(self) -> Mailbox:
-        return Mailbox(writer_key(self.uri, 10.0, self.env, str(self.root)))
+        return Mailbox(writer_key(self.uri, self.timeout, self.env, str(self.root)))
 
     def served(self) -> list[str]:
         """The sessions the mailbox's writer says it sent."""
@@ -167,6 +169,42 @@ def test_a_session_nobody_takes_gets_a_writer_of_its_own(project: Project) -> No
         assert len(project.served()) == 1 and project.served()[0] in project.sessions()
     finally:
         os.kill(warm, signal.SIGCONT)
+
+
+@pytest.mark.slow
+def test_a_warm_writer_stuck_on_a_locked_store_is_stopped_and_nothing_is_lost(
+    project: Project,
+) -> None:
+    """The store is locked (another process holds SQLite's write lock) during
+    a later session: the warm writer takes the session and cannot send it;
+    the session still ends within its timeout, stops that writer, keeps the
+    journal, and grd sync sends it once the lock is gone."""
+    (project.root / "pytest.ini").write_text("[pytest]\ngrd_tracking_timeout = 3\n")
+    project.timeout = 3.0
+    project.run()
+    warm = project.mailbox().pid()
+    assert warm is not None and _alive(warm)
+    lock = sqlite3.connect(project.root / "mlflow.db", isolation_level=None, timeout=60)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        started = time.monotonic()
+        done = project.run(pending=True)
+        elapsed = time.monotonic() - started
+        assert _gone_within(warm, 10), "the stuck writer was left running"
+        assert elapsed < 30, elapsed
+        assert "send them with `grd sync`" in done.stdout
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    sync = subprocess.run(
+        [str(Path(sys.executable).with_name("grd")), "sync"],
+        cwd=project.root, env=project.env, capture_output=True, text=True, timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert sync.returncode == 0, sync.stdout + sync.stderr
+    project.check(sessions=2)
+    project.run()  # and the next session gets a writer again
+    project.check(sessions=3)
 
 
 @pytest.mark.slow
