@@ -21,8 +21,9 @@ HELP = {
     "tracking_timeout": "seconds the session waits, at most, on the tracking store: a lock, "
     "a request, the end-of-session send (ini grd_tracking_timeout, default 10).",
     "writer_idle": "seconds a session's MLflow writer stays up for the next session of the "
-    "same store, which then skips importing MLflow (ini grd_writer_idle, else "
-    "GRD_WRITER_IDLE; default 300, 0: never).",
+    "same store, which then skips importing MLflow (GRD_WRITER_IDLE, else ini "
+    "grd_writer_idle; default 300, 0 in a session started from inside another pytest's test; "
+    "0: never).",
     "seeds": "run every hypothesis with N seeds, overriding seeds= on markers.",
     "seed_base": "first seed of a seeds= expansion (default 0).",
     "gpus": "run one xdist worker per GPU: auto, none or ids such as 0,1 "
@@ -115,7 +116,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("grd_tracking_uri", HELP["tracking_uri"])
     parser.addini("grd_offline", HELP["offline"], type="bool", default=False)
     parser.addini("grd_tracking_timeout", HELP["tracking_timeout"], default="10")
-    parser.addini("grd_writer_idle", HELP["writer_idle"], default="300")
+    parser.addini("grd_writer_idle", HELP["writer_idle"], default="")
     parser.addini("grd_gpus", HELP["gpus"])
     parser.addini("grd_scale", HELP["scale"], default="full")
     parser.addini("grd_scales", HELP["scales"], default="")

@@ -40,6 +40,7 @@ __all__ = [
     "resolve_experiment",
     "resolve_families",
     "resolve_tracking_uri",
+    "resolve_writer_idle",
     "resolve_settings",
     "seed_values",
 ]
@@ -175,8 +176,14 @@ def _resolve_scale(option: Any, ini: Any, scales: tuple[str, ...]) -> str:
     return value
 
 
-def _resolve_idle(env: str | None, ini: Any) -> float:
-    source, raw = ("GRD_WRITER_IDLE", env) if env else ("ini grd_writer_idle", _text(ini) or "300")
+def resolve_writer_idle(env: str | None, ini: Any, nested: bool) -> float:
+    """``GRD_WRITER_IDLE``, else ini ``grd_writer_idle``, else 300 s; but 0
+    for a session started from inside another pytest's test (``pytester``, a
+    tool's own test suite): those make a throwaway store each, and a writer
+    kept warm for each would outlive the suite by minutes."""
+    if not env and not _text(ini):
+        return 0.0 if nested else 300.0
+    source, raw = ("GRD_WRITER_IDLE", env) if env else ("ini grd_writer_idle", _text(ini))
     try:
         value = float(raw)
     except (TypeError, ValueError):
@@ -414,7 +421,11 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str] | None = 
         tracking_timeout=_resolve_timeout(
             None, src.ini("grd_tracking_timeout"), "tracking_timeout", "10"
         ),
-        tracking_writer_idle=_resolve_idle(env.get("GRD_WRITER_IDLE"), src.ini("grd_writer_idle")),
+        tracking_writer_idle=resolve_writer_idle(
+            env.get("GRD_WRITER_IDLE"),
+            src.ini("grd_writer_idle"),
+            nested="PYTEST_CURRENT_TEST" in env,
+        ),
         experiment=resolve_experiment(_text(src.ini("grd_experiment")), root),
         env_allowlist=_lines(src.ini("grd_env_allowlist")),
         # With --grd-ray, Ray places GPUs: ini grd_gpus would start xdist workers.

@@ -12,6 +12,7 @@ from pytest_grd.settings import (
     resolve_correction,
     resolve_experiment,
     resolve_tracking_uri,
+    resolve_writer_idle,
 )
 
 
@@ -39,6 +40,18 @@ def test_correction_is_checked_once_with_its_source() -> None:
     assert resolve_correction(" BH ") == "bh"
     with pytest.raises(SettingError, match=r"ini grd_correction must be one of holm, bh, none"):
         resolve_correction("bonferoni")
+
+
+def test_writer_idle_order_environment_ini_default() -> None:
+    assert resolve_writer_idle(None, "", nested=False) == 300.0
+    assert resolve_writer_idle(None, "", nested=True) == 0.0  # pytester, a tool's tests
+    assert resolve_writer_idle(None, "30", nested=True) == 30.0  # said, so kept
+    assert resolve_writer_idle("5", "30", nested=False) == 5.0
+    assert resolve_writer_idle("0", "", nested=False) == 0.0
+    with pytest.raises(SettingError, match=r"ini grd_writer_idle must be .* >= 0, got 'soon'"):
+        resolve_writer_idle(None, "soon", nested=False)
+    with pytest.raises(SettingError, match=r"GRD_WRITER_IDLE must be .* >= 0, got '-1'"):
+        resolve_writer_idle("-1", "", nested=False)
 
 
 def test_cli_reads_the_same_resolvers(tmp_path: Path) -> None:

@@ -31,12 +31,15 @@ def test_w(n, grd_run):
 
 
 class Project:
-    def __init__(self, root: Path, idle: str) -> None:
+    def __init__(self, root: Path, idle: str | None) -> None:
         self.root = root
         root.mkdir()
         self.timeout = 10.0  # ini grd_tracking_timeout, part of a writer's kind
         self.uri = f"sqlite:///{root.as_posix()}/mlflow.db"
-        self.env = {**os.environ, "GRD_WRITER_IDLE": idle, "PYTHONUNBUFFERED": "1"}
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.env.pop("GRD_WRITER_IDLE", None)
+        if idle is not None:
+            self.env["GRD_WRITER_IDLE"] = idle
         for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_ADDOPTS"):
             self.env.pop(name, None)
         (root / "test_w.py").write_text(SWEEP)
@@ -223,6 +226,17 @@ def test_the_writer_leaves_once_idle(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_no_writer_stays_when_idle_is_zero(tmp_path: Path) -> None:
     project = Project(tmp_path / "cold", idle="0")
+    project.run()
+    assert not project.mailbox().path.exists()
+    project.check(sessions=1)
+
+
+@pytest.mark.slow
+def test_a_session_started_from_a_test_keeps_no_writer_by_default(tmp_path: Path) -> None:
+    """Nothing set: a pytest started inside another pytest's test (this one:
+    PYTEST_CURRENT_TEST is inherited) is a tool's test with a throwaway store."""
+    project = Project(tmp_path / "nested", idle=None)
+    assert "PYTEST_CURRENT_TEST" in project.env
     project.run()
     assert not project.mailbox().path.exists()
     project.check(sessions=1)
