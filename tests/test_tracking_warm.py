@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,7 +37,8 @@ class Project:
         root.mkdir()
         self.timeout = 10.0  # ini grd_tracking_timeout, part of a writer's kind
         self.uri = f"sqlite:///{root.as_posix()}/mlflow.db"
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # The mailboxes live in the temporary directory: this test's own.
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": tempfile.gettempdir()}
         self.env.pop("GRD_WRITER_IDLE", None)
         if idle is not None:
             self.env["GRD_WRITER_IDLE"] = idle
@@ -110,6 +112,14 @@ def _gone_within(pid: int, seconds: float) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+@pytest.fixture(autouse=True)
+def own_tmpdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mailboxes under this test's folder, for its sessions and for it."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
 
 
 @pytest.fixture
