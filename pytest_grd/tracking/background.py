@@ -26,10 +26,11 @@ from .settings import lock_path
 from .warm import Mailbox, writer_key
 from .writer_process import URI_ENV, status_path
 
-__all__ = ["IMPORT_LIMIT", "PICKUP_LIMIT", "BackgroundWriter", "WriterOutcome"]
+__all__ = ["SETUP_LIMIT", "PICKUP_LIMIT", "BackgroundWriter", "WriterOutcome"]
 
-#: The longest the controller waits for the writer to import MLflow.
-IMPORT_LIMIT = 60.0
+#: The longest the controller waits for the writer to import MLflow and,
+#: for a new store, make its tables.
+SETUP_LIMIT = 60.0
 #: How long a session handed to a warm writer may wait to be taken (the
 #: writer may be busy with another session); then it gets a writer of its own.
 PICKUP_LIMIT = 2.0
@@ -112,7 +113,7 @@ class BackgroundWriter:
         say what is left."""
         limit = self.timeout if timeout is None else timeout
         self._make_sure_taken()
-        self._wait_for_import()
+        self._wait_for_setup()
         if not self._wait_while_sending(limit):
             self._stop_writer()
         self._reap()
@@ -181,12 +182,14 @@ class BackgroundWriter:
             time.sleep(0.05)
         return True
 
-    def _wait_for_import(self) -> None:
-        """A writer still importing MLflow (seconds on a busy machine) is
-        not waiting on the store: the store's time starts once it has."""
-        deadline = time.monotonic() + IMPORT_LIMIT
+    def _wait_for_setup(self) -> None:
+        """A writer still importing MLflow, or making a new store's tables
+        (seconds each on a busy machine), is working, not waiting on the
+        store: the store's time starts once it has done both."""
+        deadline = time.monotonic() + SETUP_LIMIT
         while self._writer_alive() and time.monotonic() < deadline:
-            if read_json(self.status).get("imported"):
+            said = read_json(self.status)
+            if said.get("imported") and not said.get("creating"):
                 return
             time.sleep(0.05)
 

@@ -131,10 +131,12 @@ class TrackingStore:
 
     # -- session start -------------------------------------------------------
 
-    def prepare(self, timeout: float) -> str:
+    def prepare(self, timeout: float, creating: Callable[[], None] | None = None) -> str:
         """Create (or migrate) the store and the experiment, once, under an
         inter-process lock held at most ``timeout`` seconds; the experiment id.
-        Raises :class:`TrackingUnavailable` (one line) when that fails."""
+        Raises :class:`TrackingUnavailable` (one line) when that fails.
+        ``creating`` is called once this process holds the lock to make a
+        new SQLite store (seconds of work, not a wait)."""
         if self.experiment_id is not None:
             return self.experiment_id
         check_reachable(self.uri)
@@ -172,6 +174,8 @@ class TrackingStore:
                 # SQLAlchemy/alembic deprecation noise from MLflow's store
                 # setup is not the user's to act on.
                 warnings.simplefilter("ignore", DeprecationWarning)
+                if creating is not None and db is not None and not initialized(db):
+                    creating()
                 self.experiment_id = self._experiment_locked()
         except LockTimeout as exc:
             raise TrackingUnavailable(f"grd: cannot prepare the MLflow store: {exc}") from None

@@ -97,11 +97,21 @@ class Writer:
         store = self.store(request.experiment, request.timeout)
         replayer: Replayer | None = None
         pause = 0.5
+
+        made: list[bool] = []
+
+        def creating() -> None:  # making a new store's tables: work, not a wait
+            write_json(status, {**said, "creating": True})
+            made.append(True)
+
         while True:
             error = None
             sent = 0
             try:
-                store.prepare(request.timeout)
+                store.prepare(request.timeout, creating)
+                if made:  # made: from now on the wait is the store's
+                    write_json(status, said)
+                    made.clear()
                 if replayer is None:
                     replayer = Replayer(store, request.directory, request.session_id)
                 sent = replayer.step()
