@@ -184,13 +184,7 @@ def resolve_writer_idle(env: str | None, ini: Any, nested: bool) -> float:
     if not env and not _text(ini):
         return 0.0 if nested else 300.0
     source, raw = ("GRD_WRITER_IDLE", env) if env else ("ini grd_writer_idle", _text(ini))
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise SettingError(f"{source} must be a number of seconds >= 0, got {raw!r}")
-    return value
+    return _seconds(source, raw, zero=True)
 
 
 def _resolve_timeout(
@@ -201,12 +195,19 @@ def _resolve_timeout(
         if option is not None
         else (f"ini grd_{name}", _text(ini) or default)
     )
+    return _seconds(source, raw, zero=False)
+
+
+def _seconds(source: str, raw: Any, zero: bool) -> float:
+    """A finite number of seconds, > 0 (or >= 0 where ``zero`` is allowed);
+    else a one-line :class:`SettingError` naming ``source``."""
     try:
         value = float(raw)
     except (TypeError, ValueError):
         value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise SettingError(f"{source} must be a number of seconds > 0, got {raw!r}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        bound = ">= 0" if zero else "> 0"
+        raise SettingError(f"{source} must be a number of seconds {bound}, got {raw!r}")
     return value
 
 

@@ -11,7 +11,6 @@ did not send stays in the journal, counted by
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import signal
 import subprocess
@@ -20,7 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .journal import read_json
+from .journal import mtime, read_json
+from .registry import held
 from .replay_state import ReplayState, pending_runs
 from .settings import lock_path
 from .warm import Mailbox, writer_key
@@ -170,11 +170,11 @@ class BackgroundWriter:
         has sent nothing for ``limit`` seconds (a writer still sending is not
         waiting on the store).  Whether it was done."""
         state = ReplayState.load(self.directory, self.uri).path
-        last, idle_since = _mtime(state), time.monotonic()
+        last, idle_since = mtime(state), time.monotonic()
         while self._writer_alive():
             if read_json(self.status).get("done"):
                 return True
-            now = _mtime(state)
+            now = mtime(state)
             if now != last:
                 last, idle_since = now, time.monotonic()
             elif time.monotonic() - idle_since >= limit:
@@ -237,22 +237,7 @@ def _pid_alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
 def _held(path: Path) -> str | None:
     """``"lock PATH held by another process"`` when someone holds the store's
     preparation lock (what a writer that never got to the store waited on)."""
-    if not path.exists():
-        return None
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            return f"lock {path} held by another process"
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-    return None
+    return f"lock {path} held by another process" if held(path) else None

@@ -37,12 +37,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from .registry import held
+
 __all__ = [
     "Journal",
     "JournalLine",
     "SessionLock",
     "journal_files",
     "journal_root",
+    "mtime",
     "now_ms",
     "parent_key",
     "read_json",
@@ -190,16 +193,15 @@ class SessionLock:
 
 def session_is_live(directory: Path) -> bool:
     """Whether a controller still holds the session's lock."""
-    path = directory / "session.lock"
-    if not path.exists():
-        return False
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-    return False
+    return held(directory / "session.lock")
+
+
+def mtime(path: Path) -> float:
+    """``path``'s modification time, 0 when it is not there."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

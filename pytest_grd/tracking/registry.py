@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["LockTimeout", "RunRegistry", "locked"]
+__all__ = ["LockTimeout", "RunRegistry", "held", "locked"]
 
 
 class LockTimeout(RuntimeError):
@@ -49,6 +49,20 @@ def locked(path: Path, timeout: float, shared: bool = False) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def held(path: Path) -> bool:
+    """Whether another process holds a ``flock`` of ``path`` (looked at
+    without waiting, and without making the file)."""
+    if not path.exists():
+        return False
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return False
 
 
 def store_name(uri: str) -> str:

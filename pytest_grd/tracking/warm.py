@@ -33,16 +33,17 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import math
 import os
 import stat
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from .journal import read_json, write_json
+from .journal import mtime, read_json, write_json
+from .registry import LockTimeout, held, locked
 from .settings import sqlite_path
 
 __all__ = ["IDLE_ENV", "Mailbox", "writer_key"]
@@ -161,18 +162,13 @@ class Mailbox:
     # -- locks ---------------------------------------------------------------
 
     @contextlib.contextmanager
-    def door(self, timeout: float | None = None) -> Iterator[bool]:
-        """Hold ``door.lock``: yields whether it was got (always, without a
-        timeout; a controller gives up after ``timeout`` s on a writer
-        stopped at the door, and goes its own way)."""
+    def door(self, timeout: float = math.inf) -> Iterator[None]:
+        """Hold ``door.lock`` (:class:`~.registry.LockTimeout` after
+        ``timeout`` s: a controller does not wait on a writer stopped at the
+        door, it goes its own way)."""
         self.make()
-        with open(self.path / "door.lock", "a+") as handle:
-            got = _flock(handle, timeout)
-            try:
-                yield got
-            finally:
-                if got:
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        with locked(self.path / "door.lock", timeout):
+            yield
 
     def hold_alive(self) -> IO[str] | None:
         """The writer's side: the open, locked ``alive.lock`` (kept open while
@@ -189,16 +185,7 @@ class Mailbox:
 
     def writer_alive(self) -> bool:
         """Whether a writer takes sessions here (it holds ``alive.lock``)."""
-        path = self.path / "alive.lock"
-        if not path.exists():
-            return False
-        with open(path, "a+") as handle:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except OSError:
-                return True
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        return False
+        return held(self.path / "alive.lock")
 
     def clear(self) -> None:
         """The writer's side, leaving under :meth:`door` while it still
@@ -226,24 +213,25 @@ class Mailbox:
         one takes sessions now.  Whether it was left."""
         if not self.path.is_dir():
             return False  # no writer was ever here
-        with self.door(DOOR_LIMIT) as got:
-            if not got or not self.writer_alive():
-                return False
-            write_json(self._request(str(request["session_id"])), request)
-            return True
+        try:
+            with self.door(DOOR_LIMIT):
+                if not self.writer_alive():
+                    return False
+                write_json(self._request(str(request["session_id"])), request)
+                return True
+        except LockTimeout:
+            return False
 
     def take_back(self, session_id: str) -> bool:
         """The controller's side: withdraw a session nobody took.  Whether it
         was still there (else the writer has it, and has said so in the
         session's status file before letting go of the door)."""
-        with self.door(DOOR_LIMIT) as got:
-            if not got:
-                return False
-            try:
+        try:
+            with self.door(DOOR_LIMIT):
                 self._request(session_id).unlink()
-            except FileNotFoundError:
-                return False
-            return True
+                return True
+        except (LockTimeout, FileNotFoundError):
+            return False
 
     def served(self, session_id: str) -> None:
         """The writer's side: one line per session it sent (what shows that
@@ -253,7 +241,7 @@ class Mailbox:
 
     def take(self) -> dict[str, Any] | None:
         """The writer's side, under :meth:`door`: the oldest session waiting."""
-        waiting = sorted(self.path.glob("request-*.json"), key=_mtime)
+        waiting = sorted(self.path.glob("request-*.json"), key=mtime)
         for path in waiting:
             request = read_json(path)
             with contextlib.suppress(OSError):
@@ -261,25 +249,3 @@ class Mailbox:
             if request.get("session_id"):
                 return request
         return None
-
-
-def _flock(handle: IO[str], timeout: float | None) -> bool:
-    if timeout is None:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        return True
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except OSError:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.01)
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
