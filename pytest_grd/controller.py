@@ -92,10 +92,11 @@ class VerdictController:
             self._label(report)
 
     def _label(self, report: pytest.TestReport) -> None:
-        """A case that ran in a worker: its JUnit properties, from its record
-        (a serial case has them from its item already)."""
+        """A case's JUnit properties, on its teardown report (where JUnit XML
+        reads them), from its latest record: one place for serial, xdist and
+        Ray cases, and nothing more for a worker to send."""
         position = self._positions.get(report.nodeid)
-        if position is None or any(k == "grd.verdict" for k, _ in report.user_properties):
+        if position is None:
             return
         report.user_properties = [
             *report.user_properties,

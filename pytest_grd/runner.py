@@ -20,7 +20,7 @@ import pytest
 from .case import Case, set_current_case
 from .keys import CASE_KEY
 from .outcomes import Inconclusive
-from .record import jsonable, junit_properties
+from .record import jsonable
 from .session import settled_dir
 from .text import one_line
 from .verdict import CaseVerdict, Outcome, Verdict, as_evidence, decide_case
@@ -160,12 +160,9 @@ class CaseRunner:
             report.outcome = "failed"
             report.longrepr = f"INCONCLUSIVE: {record.reason}"
         ihook.pytest_grd_case_finished(item=item, case=case)
+        # JUnit's properties come from the record too: the controller adds
+        # them to the teardown report (see VerdictController).
         report.grd_record = record.to_dict()  # type: ignore[attr-defined]
-        if not self.is_worker:
-            # JUnit XML reads properties from the teardown report, which copies
-            # them from the item.  A worker's controller adds them itself, from
-            # the record it received (see VerdictController): not sent twice.
-            item.user_properties.extend(junit_properties(record))
 
     @pytest.hookimpl(trylast=True)
     def pytest_grd_case_verdict(
@@ -188,14 +185,3 @@ class CaseRunner:
         record.extra["teardown_error"] = True
         item.ihook.pytest_grd_case_finished(item=item, case=case)
         report.grd_record = record.to_dict()  # type: ignore[attr-defined]
-        report.user_properties = [
-            (
-                k,
-                record.verdict.value
-                if k == "grd.verdict"
-                else record.reason
-                if k == "grd.reason"
-                else v,
-            )
-            for k, v in report.user_properties
-        ]
