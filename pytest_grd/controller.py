@@ -12,6 +12,7 @@ the "grd verdicts" summary.
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -190,10 +191,30 @@ class VerdictController:
         new case (they would run what is queued to them)."""
         from .session import stop_file
 
-        if self.config.pluginmanager.has_plugin("dsession"):
+        dsession = self.config.pluginmanager.getplugin("dsession")
+        if dsession is not None:
             path = stop_file(self.session.session_id)
             path.touch()
             self.stop_path = path
+            self._drain(getattr(dsession, "queue", None))
+
+    def _drain(self, queue: Any) -> None:
+        """The reports workers sent before they were told, still queued
+        (Ctrl-C ended xdist's loop): a case they started is then recorded
+        as interrupted, not lost.  Briefly: until nothing comes for 0.3 s."""
+        import queue as queues
+
+        if queue is None:
+            return
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            try:
+                name, kwargs = queue.get(timeout=0.3)
+            except queues.Empty:
+                return
+            report = kwargs.get("rep") if name == "testreport" else None
+            if report is not None:
+                self.config.hook.pytest_runtest_logreport(report=report)
 
     @staticmethod
     def _stop_reason(session: pytest.Session) -> str | None:
